@@ -1,0 +1,38 @@
+"""fastgan: fused loss kernels for seven GAN families, each checked against a plain-PyTorch
+reference.
+
+Quick start::
+
+    import fastgan.functional as FG
+    d_loss = FG.wgan_critic_loss(D(real), D(fake)) + FG.gradient_penalty(D, real, fake)
+
+    loss = fastgan.losses.create("wgan-gp")
+    d_loss, logs = loss.discriminator_loss(D, real, fake)
+
+Backends: ``fastgan.available_backends()``, ``fastgan.use_backend(name)`` (setter and context
+manager), or the ``FASTGAN_BACKEND`` environment variable. ``fastgan info`` on the command line
+shows what is built.
+"""
+
+from fastgan import functional, losses, ops
+from fastgan.backends import (
+    BackendUnavailableError,
+    FastganWarning,
+    available_backends,
+    get_backend,
+    use_backend,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "FastganWarning",
+    "__version__",
+    "available_backends",
+    "functional",
+    "get_backend",
+    "losses",
+    "ops",
+    "use_backend",
+]

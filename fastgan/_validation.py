@@ -1,0 +1,157 @@
+"""Argument checks shared by every public function.
+
+Every check reads metadata only (shape, dtype, device, Python numbers); none reads a tensor's
+values, so validation never forces a host sync. Errors name the argument and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "check_float_tensor",
+    "check_batched",
+    "check_per_sample",
+    "check_same_device",
+    "check_same_dtype",
+    "check_nonneg",
+    "check_real",
+    "check_bool",
+    "check_unit_interval",
+]
+
+
+def check_float_tensor(name: str, t: object) -> torch.Tensor:
+    """``t`` must be a floating-point tensor (fp16, bf16, fp32 or fp64)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got dtype {t.dtype}"
+        )
+    return t
+
+
+def check_batched(name: str, t: object, min_batch: int = 1) -> torch.Tensor:
+    """A floating tensor with the batch first: at least one dimension, batch >= ``min_batch``,
+    and no empty non-batch dimension."""
+    check_float_tensor(name, t)
+    assert isinstance(t, torch.Tensor)
+    if t.dim() == 0:
+        raise ValueError(f"{name} must have the batch as its first dimension, got a 0-dim tensor")
+    if t.shape[0] < min_batch:
+        if t.shape[0] == 0:
+            raise ValueError(f"{name} has an empty batch (shape {tuple(t.shape)})")
+        raise ValueError(
+            f"{name} needs a batch of at least {min_batch} samples, got shape {tuple(t.shape)}"
+        )
+    if t.numel() == 0:
+        raise ValueError(f"{name} has an empty non-batch dimension (shape {tuple(t.shape)})")
+    return t
+
+
+def check_per_sample(name: str, t: object) -> torch.Tensor:
+    """Per-sample values (energies, reconstruction errors): shape (B,) with B >= 1."""
+    check_batched(name, t)
+    assert isinstance(t, torch.Tensor)
+    if t.dim() != 1:
+        raise ValueError(
+            f"{name} must hold one value per sample, shape (B,), got shape {tuple(t.shape)}"
+        )
+    return t
+
+
+def check_same_device(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
+    first = tensors[0].device
+    for n, t in zip(names[1:], tensors[1:]):
+        if t.device != first:
+            raise ValueError(
+                f"{n} is on {t.device} but {names[0]} is on {first}; expected the same device"
+            )
+
+
+def check_same_dtype(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
+    first = tensors[0].dtype
+    for n, t in zip(names[1:], tensors[1:]):
+        if t.dtype != first:
+            raise TypeError(
+                f"{n} has dtype {t.dtype} but {names[0]} has dtype {first}; expected the same dtype"
+            )
+
+
+def check_real(name: str, value: object) -> float:
+    """A real Python number (int or float, not bool, not a tensor); returns it as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name} must not be NaN")
+    return v
+
+
+def check_nonneg(name: str, value: object, *, finite: bool = True) -> float:
+    """A real number >= 0 (and finite unless ``finite=False``)."""
+    v = check_real(name, value)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    if finite and math.isinf(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v
+
+
+def check_unit_interval(name: str, value: object) -> float:
+    v = check_real(name, value)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {v}")
+    return v
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def check_scores(names: Sequence[str], *tensors: torch.Tensor | None) -> list[torch.Tensor]:
+    """Discriminator outputs: batch-first floating tensors of any shape, (B,), (B,1),
+    (B,1,H,W)…; several of them must agree in device, dtype and non-batch shape (their batch
+    sizes may differ, each mean runs over its own elements). ``None`` entries are skipped."""
+    given = [(n, t) for n, t in zip(names, tensors) if t is not None]
+    for n, t in given:
+        check_batched(n, t)
+    if len(given) > 1:
+        ns = [n for n, _ in given]
+        ts = [t for _, t in given]
+        check_same_device(ns, ts)
+        check_same_dtype(ns, ts)
+        for n, t in given[1:]:
+            if t.shape[1:] != ts[0].shape[1:]:
+                raise ValueError(
+                    f"{n} has shape {tuple(t.shape)} but {ns[0]} has shape {tuple(ts[0].shape)}; "
+                    "expected the same shape after the batch dimension"
+                )
+    return [t for _, t in given]
+
+
+def check_like(names: Sequence[str], first: torch.Tensor, *others: torch.Tensor) -> None:
+    """``others`` must match ``first`` exactly in shape, dtype and device (``first`` already
+    checked as batched)."""
+    for n, t in zip(names[1:], others):
+        check_float_tensor(n, t)
+        if t.shape != first.shape:
+            raise ValueError(
+                f"{n} has shape {tuple(t.shape)} but {names[0]} has shape {tuple(first.shape)}; "
+                "expected the same shape"
+            )
+    check_same_device(names, [first, *others])
+    check_same_dtype(names, [first, *others])
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Reductions accumulate in float64 for float64 inputs and in float32 otherwise."""
+    return torch.float64 if dtype == torch.float64 else torch.float32

@@ -1,0 +1,275 @@
+"""Backend availability, selection and the dispatch seam of the operators.
+
+fastgan has four backends (DESIGN.md §3):
+
+``reference``
+    plain PyTorch, every device; the ground truth and the fallback.
+``cpu``
+    C++ kernels of the compiled extension ``fastgan._C`` for CPU tensors.
+``triton``
+    Triton kernels for CUDA (and ROCm) tensors.
+``cuda``
+    CUDA C++ kernels of ``fastgan._C`` for CUDA tensors.
+
+A backend is *available* when what it needs is present on this machine **and** it implements at
+least one operator in this version of fastgan. The selection is ``"auto"`` by default: each call
+picks, from the device of its tensors, the first available backend of
+
+* CPU tensors: ``cpu`` → ``reference``
+* CUDA tensors: ``cuda`` → ``triton`` → ``reference``
+
+A fixed backend is chosen with :func:`use_backend` (a setter and a context manager) or with the
+environment variable ``FASTGAN_BACKEND`` (read once, on first use). A fixed backend runs the
+operators it implements and hands the others to ``reference``. Asking for an unknown backend is a
+``ValueError``; asking for one that is not available here is a :class:`BackendUnavailableError`
+that says why.
+
+Operators register their implementations here with :func:`register`; :func:`resolve` is the one
+place that picks an implementation for a call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "FastganWarning",
+    "available_backends",
+    "backend_status",
+    "extension",
+    "get_backend",
+    "register",
+    "resolve",
+    "use_backend",
+]
+
+#: Every backend fastgan knows, in no particular order of preference.
+BACKENDS: tuple[str, ...] = ("reference", "cpu", "triton", "cuda")
+
+#: Preference order under ``"auto"``, by ``torch.device.type``. Other device types: reference.
+_AUTO_ORDER: dict[str, tuple[str, ...]] = {
+    "cpu": ("cpu", "reference"),
+    "cuda": ("cuda", "triton", "reference"),
+}
+
+#: Device types each backend runs on (``None``: every device).
+_DEVICES: dict[str, frozenset[str] | None] = {
+    "reference": None,
+    "cpu": frozenset({"cpu"}),
+    "triton": frozenset({"cuda"}),
+    "cuda": frozenset({"cuda"}),
+}
+
+ENV_VAR = "FASTGAN_BACKEND"
+
+
+class BackendUnavailableError(RuntimeError):
+    """A known backend was asked for, but it cannot run on this machine."""
+
+
+class FastganWarning(UserWarning):
+    """Warnings fastgan emits (for example: running on the reference path)."""
+
+
+# --------------------------------------------------------------------------------------------
+# registry of implementations: backend -> op -> callable
+_IMPLS: dict[str, dict[str, Callable[..., Any]]] = {name: {} for name in BACKENDS}
+
+
+def register(op: str, backend: str, fn: Callable[..., Any]) -> None:
+    """Register ``fn`` as ``backend``'s implementation of operator ``op``."""
+    if backend not in _IMPLS:
+        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
+    _IMPLS[backend][op] = fn
+
+
+# --------------------------------------------------------------------------------------------
+# the compiled extension
+_EXT_LOCK = threading.Lock()
+_EXT_STATE: dict[str, Any] = {}
+
+
+def extension() -> Any | None:
+    """The compiled extension module ``fastgan._C``, or ``None`` when it is not built or fails
+    to load (the reason is in :func:`backend_status`). Loaded once, on first call."""
+    with _EXT_LOCK:
+        if "module" not in _EXT_STATE:
+            try:
+                _EXT_STATE["module"] = importlib.import_module("fastgan._C")
+                _EXT_STATE["error"] = None
+            except ModuleNotFoundError as exc:
+                if exc.name != "fastgan._C":
+                    _EXT_STATE["module"], _EXT_STATE["error"] = None, f"failed to load: {exc}"
+                else:
+                    _EXT_STATE["module"] = None
+                    _EXT_STATE["error"] = "the compiled extension fastgan._C is not built"
+            except (ImportError, OSError) as exc:
+                _EXT_STATE["module"], _EXT_STATE["error"] = None, f"failed to load: {exc}"
+        return _EXT_STATE["module"]
+
+
+def _probe(name: str) -> tuple[bool, str]:
+    """Whether what backend ``name`` needs is present; the reason when it is not."""
+    if name == "reference":
+        return True, "plain PyTorch"
+    if name == "cpu":
+        if extension() is None:
+            return False, _EXT_STATE["error"]
+        return True, "compiled CPU kernels"
+    if name == "cuda":
+        ext = extension()
+        if ext is None:
+            return False, _EXT_STATE["error"]
+        if not getattr(ext, "WITH_CUDA", False):
+            return False, "fastgan._C was built without CUDA kernels"
+        if not torch.cuda.is_available():
+            return False, "no CUDA device is available"
+        return True, "compiled CUDA kernels"
+    if name == "triton":
+        if importlib.util.find_spec("triton") is None:
+            return False, "triton is not installed"
+        if not torch.cuda.is_available():
+            return False, "no CUDA (or ROCm) device is available"
+        return True, "Triton kernels"
+    raise ValueError(f"unknown backend {name!r}")
+
+
+def backend_status() -> dict[str, tuple[bool, str]]:
+    """``{backend: (available, reason)}`` for every known backend."""
+    status = {}
+    for name in BACKENDS:
+        ok, why = _probe(name)
+        if ok and not _IMPLS[name]:
+            ok, why = False, "no operator of this fastgan version is implemented on this backend"
+        status[name] = (ok, why)
+    return status
+
+
+def _is_available(name: str) -> bool:
+    return bool(_IMPLS[name]) and _probe(name)[0]
+
+
+def available_backends() -> list[str]:
+    """Names of the backends usable on this machine, ``"reference"`` always among them."""
+    return [name for name in BACKENDS if _is_available(name)]
+
+
+def _check_name(name: object, source: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{source} must be a backend name (str), got {type(name).__name__}")
+    if name != "auto" and name not in BACKENDS:
+        raise ValueError(
+            f"{source}: unknown backend {name!r}; expected 'auto' or one of {', '.join(BACKENDS)}"
+        )
+    if name != "auto" and not _is_available(name):
+        ok, why = backend_status()[name]
+        raise BackendUnavailableError(
+            f"{source}: backend {name!r} is not available on this machine ({why}); "
+            f"available: {', '.join(available_backends())}"
+        )
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# selection
+_SELECTION: dict[str, str] = {}  # "name" once initialised
+
+
+def get_backend() -> str:
+    """The current selection: ``"auto"`` or a backend name."""
+    if "name" not in _SELECTION:
+        env = os.environ.get(ENV_VAR, "").strip()
+        _SELECTION["name"] = _check_name(env, f"environment variable {ENV_VAR}") if env else "auto"
+    return _SELECTION["name"]
+
+
+class use_backend:
+    """Select the backend of every fastgan operator.
+
+    Used as a setter, ``fastgan.use_backend("reference")`` switches from now on; used as a
+    context manager, the previous selection comes back on exit::
+
+        with fastgan.use_backend("reference"):
+            loss = fastgan.functional.gradient_norm_penalty(grads)
+
+    ``name`` is ``"auto"`` (per call, from the tensors' device) or one of :data:`BACKENDS`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._previous = get_backend()
+        self.name = _check_name(name, "use_backend")
+        _SELECTION["name"] = self.name
+
+    def __enter__(self) -> "use_backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _SELECTION["name"] = self._previous
+
+    def __repr__(self) -> str:
+        return f"use_backend({self.name!r})"
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_fallback(device_type: str, skipped: list[str]) -> None:
+    if device_type in _WARNED:
+        return
+    _WARNED.add(device_type)
+    status = backend_status()
+    reasons = "; ".join(f"{n}: {status[n][1]}" for n in skipped)
+    warnings.warn(
+        f"fastgan runs {device_type} tensors on the reference (plain PyTorch) path ({reasons}). "
+        "Results are exact, only slower; `fastgan info` shows what is built.",
+        FastganWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside fastgan."""
+    import sys
+
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package_dir):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
+    """Pick the implementation of operator ``op`` for tensors on ``device``.
+
+    Returns ``(backend_name, callable)``.
+    """
+    selected = get_backend()
+    if selected == "auto":
+        order = _AUTO_ORDER.get(device.type, ("reference",))
+        skipped = []
+        for name in order:
+            if op in _IMPLS[name] and _probe(name)[0]:
+                if name == "reference" and skipped:
+                    _warn_fallback(device.type, skipped)
+                return name, _IMPLS[name][op]
+            if name != "reference":
+                skipped.append(name)
+        raise RuntimeError(f"no implementation of fastgan operator {op!r}")  # pragma: no cover
+    devices = _DEVICES[selected]
+    if devices is not None and device.type not in devices:
+        raise ValueError(
+            f"backend {selected!r} runs on {'/'.join(sorted(devices))} tensors, but the inputs of "
+            f"{op} are on {device}; select 'auto' or a backend for {device.type}"
+        )
+    if op in _IMPLS[selected]:
+        return selected, _IMPLS[selected][op]
+    return "reference", _IMPLS["reference"][op]

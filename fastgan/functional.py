@@ -1,0 +1,348 @@
+"""The seven GAN families of DESIGN.md §1 (and hinge), as functions.
+
+Conventions:
+
+* Discriminator outputs are raw scores / logits (no sigmoid applied by the caller), batch first,
+  of any shape — ``(B,)``, ``(B, 1)``, ``(B, 1, H, W)`` for PatchGAN; each mean runs over all of
+  their elements.
+* Energies (EBGAN) and reconstruction errors (BEGAN) are per-sample values of shape ``(B,)``,
+  usually from :func:`reconstruction_error`.
+* Every loss returns a 0-dim tensor; reductions accumulate in fp32 (fp64 for fp64 inputs).
+* Inputs are never modified. Argument checks read shapes, dtypes and devices only — never tensor
+  values — so no function here synchronises with the device.
+
+The functions are thin compositions of the operators in :mod:`fastgan.ops`, which run on the
+backend selected by :func:`fastgan.use_backend`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from fastgan import _validation as v
+# The op modules by module path: ``fastgan.ops`` re-exports functions of the same names.
+_adv_op = importlib.import_module("fastgan.ops.adversarial_loss")
+_gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
+_interp_op = importlib.import_module("fastgan.ops.interpolate")
+_rec_op = importlib.import_module("fastgan.ops.reconstruction_error")
+
+__all__ = [
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+    "clip_weights_",
+    "interpolate",
+    "gradient_norm_penalty",
+    "gradient_penalty",
+    "r1_penalty",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "reconstruction_error",
+    "ebgan_discriminator_loss",
+    "ebgan_generator_loss",
+    "pulling_away_term",
+    "began_discriminator_loss",
+    "began_generator_loss",
+    "began_update",
+]
+
+_adv = _adv_op._call
+
+
+# ----------------------------------------------------------------------------------- GAN / CGAN
+def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """GAN / CGAN discriminator loss (eq. 3): ``mean(softplus(−D(x))) + mean(softplus(D(G(z))))``,
+    the binary cross-entropy of the logits against 1 (real) and 0 (fake)."""
+    v.check_scores(("real_logits", "fake_logits"), real_logits, fake_logits)
+    return _adv(real_logits, fake_logits, "bce")
+
+
+def gan_generator_loss(fake_logits: torch.Tensor, saturating: bool = False) -> torch.Tensor:
+    """GAN / CGAN generator loss.
+
+    Non-saturating (default): ``mean(softplus(−D(G(z))))``. Saturating (eq. 3 as written, the
+    minimax form): ``−mean(softplus(D(G(z))))``.
+    """
+    v.check_scores(("fake_logits",), fake_logits)
+    if v.check_bool("saturating", saturating):
+        return -_adv(None, fake_logits, "bce")
+    return _adv(fake_logits, None, "bce")
+
+
+# ---------------------------------------------------------------------------------------- WGAN
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss (eq. 5): ``mean(D(G(z))) − mean(D(x))``. Follow each critic step with
+    :func:`clip_weights_` (WGAN) or add :func:`gradient_penalty` (WGAN-GP)."""
+    v.check_scores(("real_scores", "fake_scores"), real_scores, fake_scores)
+    return _adv(real_scores, fake_scores, "wgan")
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN / WGAN-GP generator loss: ``−mean(D(G(z)))``."""
+    v.check_scores(("fake_scores",), fake_scores)
+    return _adv(fake_scores, None, "wgan")
+
+
+def clip_weights_(parameters: nn.Module | torch.Tensor | Iterable[torch.Tensor], clip_value: float = 0.01) -> None:
+    """Clamp every parameter to ``[−clip_value, clip_value]`` in place (WGAN's weight clipping).
+
+    ``parameters`` is a module, one tensor, or an iterable of tensors. The clamp runs as
+    multi-tensor (``torch._foreach_*``) calls over all parameters, not a Python loop of kernels,
+    and outside autograd. NaN parameters stay NaN.
+    """
+    c = v.check_nonneg("clip_value", clip_value)
+    if c == 0:
+        raise ValueError("clip_value must be > 0, got 0")
+    if isinstance(parameters, nn.Module):
+        params = list(parameters.parameters())
+    elif isinstance(parameters, torch.Tensor):
+        params = [parameters]
+    else:
+        try:
+            params = list(parameters)
+        except TypeError:
+            raise TypeError(
+                "parameters must be an nn.Module, a tensor or an iterable of tensors, "
+                f"got {type(parameters).__name__}"
+            ) from None
+    for i, p in enumerate(params):
+        v.check_float_tensor(f"parameters[{i}]", p)
+    if not params:
+        return
+    with torch.no_grad():
+        torch._foreach_clamp_min_(params, -c)
+        torch._foreach_clamp_max_(params, c)
+
+
+# ------------------------------------------------------------------------------------- WGAN-GP
+def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Per-sample interpolation ``x̂_b = fake_b + alpha_b (real_b − fake_b)``; ``alpha`` has shape
+    (B,). Differentiable w.r.t. all three inputs."""
+    _interp_op.validate(real, fake, alpha)
+    return _interp_op._call(real, fake, alpha)
+
+
+def gradient_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: bool = False) -> torch.Tensor:
+    """``mean_b φ(‖g_b‖₂ − center)`` with the norm per sample over all non-batch dimensions;
+    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``. A sample whose norm is 0 gets a finite (0)
+    gradient."""
+    center, one_sided = _gnp_op.validate(grads, center, one_sided)
+    return _gnp_op._call(grads, center, one_sided)
+
+
+def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
+    """∇x Σ critic(x) with ``create_graph=True`` (the penalty is then differentiable w.r.t. the
+    critic's parameters); ``x`` is a leaf that requires grad."""
+    if not callable(critic):
+        raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
+    with torch.enable_grad():
+        out = critic(x, **critic_kwargs)
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            raise TypeError(
+                "critic must return a floating-point tensor of scores, "
+                f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
+            )
+        if not out.requires_grad:
+            raise ValueError("critic's output does not depend on its input through autograd")
+        (grads,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grads
+
+
+def gradient_penalty(
+    critic: Callable[..., torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 10.0,
+    center: float = 1.0,
+    one_sided: bool = False,
+    alpha: torch.Tensor | None = None,
+    **critic_kwargs: Any,
+) -> torch.Tensor:
+    """WGAN-GP's gradient penalty (eq. 6): ``weight · mean_b((‖∇x̂ D(x̂)_b‖₂ − center)²)``.
+
+    ``x̂_b = fake_b + α_b (real_b − fake_b)`` with one ``α_b ~ U[0, 1]`` **per sample**, drawn on the
+    inputs' device unless ``alpha`` (shape (B,)) is given; the norm runs per sample over all
+    non-batch dimensions. ``real`` and ``fake`` are sample points, treated as constants
+    (detached). The gradient is taken with ``create_graph=True``, so the returned penalty
+    back-propagates into the critic's parameters. ``critic_kwargs`` go to every critic call
+    (e.g. ``labels=`` for a conditional critic). ``one_sided=True`` gives ``max(0, ‖g‖ − 1)²``.
+    """
+    v.check_batched("real", real)
+    v.check_like(("real", "fake"), real, fake)
+    weight = v.check_nonneg("weight", weight)
+    center, one_sided = _gnp_op.validate(real, center, one_sided, names=("real", "center", "one_sided"))
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+    else:
+        _interp_op.validate(real, fake, alpha)
+    x_hat = _interp_op._call(real.detach(), fake.detach(), alpha.detach()).requires_grad_(True)
+    grads = _input_gradients(critic, x_hat, critic_kwargs)
+    return weight * _gnp_op._call(grads, center, one_sided)
+
+
+def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma: float = 10.0, **critic_kwargs: Any) -> torch.Tensor:
+    """R1 regulariser: ``gamma/2 · mean_b ‖∇x D(x)_b‖²`` at ``inputs`` (real data; pass fake data
+    for R2). ``inputs`` are treated as constants (detached); the penalty back-propagates into the
+    critic's parameters."""
+    v.check_batched("inputs", inputs)
+    gamma = v.check_nonneg("gamma", gamma)
+    grads = _input_gradients(critic, inputs.detach().requires_grad_(True), critic_kwargs)
+    # mean_b ‖g_b‖² is the norm penalty with center 0
+    return (0.5 * gamma) * _gnp_op._call(grads, 0.0, False)
+
+
+# --------------------------------------------------------------------------------------- LSGAN
+def lsgan_discriminator_loss(real_out: torch.Tensor, fake_out: torch.Tensor, a: float = 0.0, b: float = 1.0) -> torch.Tensor:
+    """LSGAN discriminator loss (eq. 10): ``½·mean((D(x) − b)²) + ½·mean((D(G(z)) − a)²)``."""
+    v.check_scores(("real_out", "fake_out"), real_out, fake_out)
+    a, b = v.check_real("a", a), v.check_real("b", b)
+    return _adv(real_out, fake_out, "lsgan", real_target=b, fake_target=a)
+
+
+def lsgan_generator_loss(fake_out: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+    """LSGAN generator loss (eq. 10): ``½·mean((D(G(z)) − c)²)``."""
+    v.check_scores(("fake_out",), fake_out)
+    return _adv(fake_out, None, "lsgan", real_target=v.check_real("c", c))
+
+
+# --------------------------------------------------------------------------------------- hinge
+def hinge_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Hinge discriminator loss: ``mean(relu(1 − D(x))) + mean(relu(1 + D(G(z))))``."""
+    v.check_scores(("real_scores", "fake_scores"), real_scores, fake_scores)
+    return _adv(real_scores, fake_scores, "hinge", margin=1.0)
+
+
+def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Hinge generator loss: ``−mean(D(G(z)))``."""
+    v.check_scores(("fake_scores",), fake_scores)
+    return _adv(fake_scores, None, "wgan")
+
+
+# ------------------------------------------------------------------------------- EBGAN / BEGAN
+def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int = 1) -> torch.Tensor:
+    """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
+    MSE), p = 1 is BEGAN's L (η = 1)."""
+    p = _rec_op.validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
+    return _rec_op._call(inputs, reconstructions, p)
+
+
+def _check_energies(names: tuple[str, str], a: torch.Tensor, b: torch.Tensor) -> None:
+    v.check_per_sample(names[0], a)
+    v.check_per_sample(names[1], b)
+    v.check_same_device(names, [a, b])
+    v.check_same_dtype(names, [a, b])
+
+
+def ebgan_discriminator_loss(real_energy: torch.Tensor, fake_energy: torch.Tensor, margin: float) -> torch.Tensor:
+    """EBGAN discriminator loss (eq. 7): ``mean(E(x)) + mean(max(0, margin − E(G(z))))`` with the
+    per-sample energies ``E`` of shape (B,)."""
+    _check_energies(("real_energy", "fake_energy"), real_energy, fake_energy)
+    return _adv(real_energy, fake_energy, "margin", margin=v.check_nonneg("margin", margin))
+
+
+def pulling_away_term(embeddings: torch.Tensor) -> torch.Tensor:
+    """EBGAN's pulling-away term ``PT(S) = 1/(N(N−1)) Σ_{i≠j} cos²(S_i, S_j)``.
+
+    ``embeddings`` is (N, …) with N ≥ 2, flattened per sample; cosines are between samples
+    (rows), computed in fp32 (fp64 for fp64). A zero embedding counts as orthogonal to every
+    other (its cosines are 0).
+    """
+    v.check_batched("embeddings", embeddings, min_batch=2)
+    n = embeddings.shape[0]
+    acc = v.accumulation_dtype(embeddings.dtype)
+    s = embeddings.reshape(n, -1).to(acc)
+    eps = torch.finfo(acc).tiny ** 0.5
+    s = s / torch.linalg.vector_norm(s, dim=1, keepdim=True).clamp_min(eps)
+    cos2 = (s @ s.T).square()
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=s.device)
+    return (cos2[off_diagonal].sum() / (n * (n - 1))).to(embeddings.dtype)
+
+
+def ebgan_generator_loss(fake_energy: torch.Tensor, embeddings: torch.Tensor | None = None, pt_weight: float = 0.1) -> torch.Tensor:
+    """EBGAN generator loss (eq. 8): ``mean(E(G(z)))``, plus ``pt_weight · PT(embeddings)`` when
+    the encoder embeddings of G(z) are given (EBGAN-PT)."""
+    v.check_per_sample("fake_energy", fake_energy)
+    pt_weight = v.check_nonneg("pt_weight", pt_weight)
+    loss = _adv(None, fake_energy, "wgan")
+    if embeddings is not None:
+        v.check_batched("embeddings", embeddings, min_batch=2)
+        v.check_same_device(("fake_energy", "embeddings"), [fake_energy, embeddings])
+        if embeddings.shape[0] != fake_energy.shape[0]:
+            raise ValueError(
+                f"embeddings has batch {embeddings.shape[0]} but fake_energy has batch "
+                f"{fake_energy.shape[0]}; expected the embeddings of the same samples"
+            )
+        loss = loss + pt_weight * pulling_away_term(embeddings)
+    return loss
+
+
+def _check_k(k: object, ref: torch.Tensor) -> float | torch.Tensor:
+    """BEGAN's k: a number in [0, 1], or a 0-dim floating tensor on ``ref``'s device (its value is
+    not read: no host sync)."""
+    if isinstance(k, torch.Tensor):
+        v.check_float_tensor("k", k)
+        if k.dim() != 0:
+            raise ValueError(f"k must be a 0-dim tensor, got shape {tuple(k.shape)}")
+        if k.device != ref.device:
+            raise ValueError(f"k is on {k.device} but the errors are on {ref.device}; expected the same device")
+        return k
+    return v.check_unit_interval("k", k)
+
+
+def began_discriminator_loss(real_error: torch.Tensor, fake_error: torch.Tensor, k: float | torch.Tensor) -> torch.Tensor:
+    """BEGAN discriminator loss (eq. 9): ``mean(L(x)) − k_t · mean(L(G(z)))`` with the per-sample
+    L1 reconstruction errors L of shape (B,) and the balance ``k_t`` (a number in [0, 1] or a
+    0-dim tensor on the same device)."""
+    _check_energies(("real_error", "fake_error"), real_error, fake_error)
+    k = _check_k(k, real_error)
+    acc = v.accumulation_dtype(real_error.dtype)
+    if isinstance(k, torch.Tensor):
+        k = k.to(acc)
+    loss = real_error.to(acc).mean() - k * fake_error.to(acc).mean()
+    return loss.to(real_error.dtype)
+
+
+def began_generator_loss(fake_error: torch.Tensor) -> torch.Tensor:
+    """BEGAN generator loss: ``mean(L(G(z)))``."""
+    v.check_per_sample("fake_error", fake_error)
+    return _adv(None, fake_error, "wgan")
+
+
+def began_update(
+    k: float | torch.Tensor,
+    real_error: torch.Tensor,
+    fake_error: torch.Tensor,
+    gamma: float = 0.5,
+    lambda_k: float = 0.001,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BEGAN's proportional control of ``k`` and its convergence measure, on the device.
+
+    ``k_next = clamp(k + lambda_k (γ·mean L(x) − mean L(G(z))), 0, 1)`` and
+    ``M_global = mean L(x) + |γ·mean L(x) − mean L(G(z))|``.
+
+    Returns ``(k_next, convergence)``: 0-dim tensors on the errors' device, outside autograd,
+    computed without any host sync (k_next in k's dtype when k is a tensor).
+    """
+    _check_energies(("real_error", "fake_error"), real_error, fake_error)
+    k = _check_k(k, real_error)
+    gamma = v.check_nonneg("gamma", gamma)
+    lambda_k = v.check_nonneg("lambda_k", lambda_k)
+    acc = v.accumulation_dtype(real_error.dtype)
+    with torch.no_grad():
+        real_mean = real_error.to(acc).mean()
+        balance = gamma * real_mean - fake_error.to(acc).mean()
+        if isinstance(k, torch.Tensor):
+            k_dtype, k_acc = k.dtype, k.to(acc)
+        else:
+            k_dtype, k_acc = acc, torch.full((), k, dtype=acc, device=real_error.device)
+        k_next = (k_acc + lambda_k * balance).clamp(0.0, 1.0).to(k_dtype)
+        convergence = real_mean + balance.abs()
+    return k_next, convergence

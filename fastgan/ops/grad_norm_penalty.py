@@ -1,0 +1,44 @@
+"""``grad_norm_penalty(grads, center, one_sided)``: ``mean_b φ(‖g_b‖₂ − center)``."""
+
+from __future__ import annotations
+
+import torch
+
+from fastgan import _validation as v
+from fastgan import backends
+
+OP = "grad_norm_penalty"
+
+
+def reference(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
+    """Per-sample L2 norm over every non-batch dimension, accumulated in fp32 (fp64 for fp64);
+    φ(t) = t² (``max(t, 0)²`` when one-sided). The gradient is 0 for a sample whose norm is 0."""
+    acc = v.accumulation_dtype(grads.dtype)
+    norms = torch.linalg.vector_norm(grads.reshape(grads.shape[0], -1).to(acc), dim=1)
+    t = norms - center
+    if one_sided:
+        t = t.clamp_min(0.0)
+    return t.square().mean().to(grads.dtype)
+
+
+backends.register(OP, "reference", reference)
+
+
+def validate(grads: object, center: object, one_sided: object, names=("grads", "center", "one_sided")):
+    v.check_batched(names[0], grads)
+    c = v.check_nonneg(names[1], center)
+    return c, v.check_bool(names[2], one_sided)
+
+
+def _call(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
+    _, fn = backends.resolve(OP, grads.device)
+    return fn(grads, center, one_sided)
+
+
+def grad_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: bool = False) -> torch.Tensor:
+    """``mean_b φ(‖grads_b‖₂ − center)`` with the norm per sample over all non-batch dims.
+
+    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``. Returns a 0-dim tensor in ``grads``' dtype.
+    """
+    center, one_sided = validate(grads, center, one_sided)
+    return _call(grads, center, one_sided)

@@ -1,0 +1,54 @@
+"""``interpolate(real, fake, alpha)``: ``fake + alpha_b (real − fake)`` per sample."""
+
+from __future__ import annotations
+
+import torch
+
+from fastgan import _validation as v
+from fastgan import backends
+
+OP = "interpolate"
+
+
+def reference(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Plain-PyTorch interpolation, computed in fp32 (fp64 for fp64) and stored in the
+    inputs' dtype."""
+    acc = v.accumulation_dtype(real.dtype)
+    a = alpha.to(acc).reshape((-1,) + (1,) * (real.dim() - 1))
+    fake_acc = fake.to(acc)
+    return (fake_acc + a * (real.to(acc) - fake_acc)).to(real.dtype)
+
+
+backends.register(OP, "reference", reference)
+
+
+def validate(real: object, fake: object, alpha: object, names=("real", "fake", "alpha")) -> None:
+    v.check_batched(names[0], real)
+    v.check_like(names[:2], real, fake)  # type: ignore[arg-type]
+    v.check_float_tensor(names[2], alpha)
+    assert isinstance(real, torch.Tensor) and isinstance(alpha, torch.Tensor)
+    if alpha.shape != real.shape[:1]:
+        raise ValueError(
+            f"{names[2]} must have shape (B,) = ({real.shape[0]},), one coefficient per sample, "
+            f"got shape {tuple(alpha.shape)}"
+        )
+    v.check_same_device([names[0], names[2]], [real, alpha])
+    v.check_same_dtype([names[0], names[2]], [real, alpha])
+
+
+def _call(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    _, fn = backends.resolve(OP, real.device)
+    return fn(real, fake, alpha)
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Per-sample interpolation ``fake + alpha_b · (real − fake)``.
+
+    Args:
+        real, fake: tensors of the same shape ``(B, …)``, dtype and device.
+        alpha: shape ``(B,)``, one coefficient per sample, same dtype and device.
+
+    Returns a new tensor shaped like ``real``; differentiable w.r.t. all three inputs.
+    """
+    validate(real, fake, alpha)
+    return _call(real, fake, alpha)

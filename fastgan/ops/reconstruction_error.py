@@ -1,0 +1,42 @@
+"""``reconstruction_error(x, recon, p)``: per-sample ``mean_i |x − recon|^p``, p ∈ {1, 2}."""
+
+from __future__ import annotations
+
+import torch
+
+from fastgan import _validation as v
+from fastgan import backends
+
+OP = "reconstruction_error"
+
+
+def reference(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
+    """Per-sample mean of ``|x − recon|^p`` over every non-batch element, accumulated in fp32
+    (fp64 for fp64), returned with shape (B,) in the inputs' dtype."""
+    acc = v.accumulation_dtype(x.dtype)
+    diff = (x.to(acc) - recon.to(acc)).reshape(x.shape[0], -1)
+    err = diff.abs() if p == 1 else diff.square()
+    return err.mean(dim=1).to(x.dtype)
+
+
+backends.register(OP, "reference", reference)
+
+
+def validate(x: object, recon: object, p: object, names=("x", "recon", "p")) -> int:
+    v.check_batched(names[0], x)
+    v.check_like(names[:2], x, recon)  # type: ignore[arg-type]
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p not in (1, 2):
+        raise ValueError(f"{names[2]} must be 1 or 2, got {p!r}")
+    return int(p)
+
+
+def _call(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
+    _, fn = backends.resolve(OP, x.device)
+    return fn(x, recon, p)
+
+
+def reconstruction_error(x: torch.Tensor, recon: torch.Tensor, p: int = 1) -> torch.Tensor:
+    """Per-sample reconstruction error ``mean_i |x − recon|^p`` of shape (B,); p is 1 (BEGAN's
+    L1, η = 1) or 2 (EBGAN's per-sample MSE energy)."""
+    p = validate(x, recon, p)
+    return _call(x, recon, p)
