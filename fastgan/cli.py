@@ -65,7 +65,7 @@ def _print_info(info: dict[str, Any]) -> None:
     print(f"python    {info['python']}")
     print(f"torch     {info['torch']} (CUDA {info['torch_cuda'] or 'not in this build'})")
     print(f"triton    {info['triton'] or 'not installed'}")
-    print(f"cpu       {info['cpu']}, torch uses {info['cpu_threads']} threads")
+    print(f"processor {info['cpu']}, torch uses {info['cpu_threads']} threads")
     print(f"gpu       {', '.join(info['cuda_devices']) or 'none'}")
     env = os.environ.get("FASTGAN_BACKEND")
     print(f"selection {info['selection']}" + (f" (FASTGAN_BACKEND={env})" if env else ""))

@@ -262,8 +262,9 @@ def pulling_away_term(embeddings: torch.Tensor) -> torch.Tensor:
     eps = torch.finfo(acc).tiny ** 0.5
     s = s / torch.linalg.vector_norm(s, dim=1, keepdim=True).clamp_min(eps)
     cos2 = (s @ s.T).square()
-    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=s.device)
-    return (cos2[off_diagonal].sum() / (n * (n - 1))).to(embeddings.dtype)
+    # exact i ≠ j sum; a masked fill, not boolean indexing (that would sync with the device)
+    diagonal = torch.eye(n, dtype=torch.bool, device=s.device)
+    return (cos2.masked_fill(diagonal, 0.0).sum() / (n * (n - 1))).to(embeddings.dtype)
 
 
 def ebgan_generator_loss(fake_energy: torch.Tensor, embeddings: torch.Tensor | None = None, pt_weight: float = 0.1) -> torch.Tensor:

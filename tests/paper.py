@@ -220,7 +220,7 @@ def began_generator_loss(fake_error):
 def began_update(k, real_error, fake_error, gamma=0.5, lambda_k=0.001):
     """Returns (k_next, convergence) as float64 tensors (no gradient)."""
     with torch.no_grad():
-        k = _as64(torch.as_tensor(k))
+        k = _as64(k) if isinstance(k, torch.Tensor) else torch.tensor(float(k), dtype=F64)
         mean_real = _mean_all(real_error)
         mean_fake = _mean_all(fake_error)
         balance = gamma * mean_real - mean_fake

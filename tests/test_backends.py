@@ -1,0 +1,148 @@
+"""Backend selection and the dispatch seam (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+import fastgan
+import fastgan.functional as FG
+from fastgan import backends
+
+
+def test_reference_always_available_and_status_consistent():
+    status = backends.backend_status()
+    assert set(status) == set(backends.BACKENDS)
+    assert status["reference"][0] is True
+    assert fastgan.available_backends() == [n for n, (ok, _) in status.items() if ok]
+    for name, (ok, why) in status.items():
+        assert isinstance(why, str) and why, name
+
+
+def test_without_extension_only_reference_is_available():
+    if backends.extension() is not None:
+        pytest.skip("fastgan._C is built here; this checks the build without it")
+    assert fastgan.available_backends() == ["reference"]
+    assert "not built" in backends.backend_status()["cpu"][1]
+
+
+def test_use_backend_setter_and_context_manager():
+    assert fastgan.get_backend() == "auto"
+    with fastgan.use_backend("reference") as sel:
+        assert sel.name == "reference"
+        assert fastgan.get_backend() == "reference"
+        with fastgan.use_backend("auto"):
+            assert fastgan.get_backend() == "auto"
+        assert fastgan.get_backend() == "reference"
+    assert fastgan.get_backend() == "auto"
+    fastgan.use_backend("reference")
+    try:
+        assert fastgan.get_backend() == "reference"
+    finally:
+        fastgan.use_backend("auto")
+    assert fastgan.get_backend() == "auto"
+
+
+def test_failed_selection_keeps_previous():
+    with fastgan.use_backend("reference"):
+        with pytest.raises(ValueError):
+            fastgan.use_backend("nonsense")
+        assert fastgan.get_backend() == "reference"
+
+
+@pytest.fixture
+def fake_cpu_backend(monkeypatch):
+    """Pretend a compiled cpu backend exists and implements grad_norm_penalty, through the same
+    registry the real one will use; record its calls."""
+    calls = []
+    reference = backends._IMPLS["reference"]["grad_norm_penalty"]
+
+    def spy(grads, center, one_sided):
+        calls.append((tuple(grads.shape), center, one_sided))
+        return reference(grads, center, one_sided)
+
+    monkeypatch.setitem(backends._IMPLS, "cpu", {"grad_norm_penalty": spy})
+    real_probe = backends._probe
+    monkeypatch.setattr(backends, "_probe", lambda name: (True, "test") if name == "cpu" else real_probe(name))
+    return calls
+
+
+def test_auto_picks_registered_backend_for_device(fake_cpu_backend):
+    g = torch.randn(3, 5)
+    assert "cpu" in fastgan.available_backends()
+    assert backends.resolve("grad_norm_penalty", g.device)[0] == "cpu"
+    out = FG.gradient_norm_penalty(g, center=0.5, one_sided=True)
+    assert fake_cpu_backend == [((3, 5), 0.5, True)]
+    torch.testing.assert_close(out, backends._IMPLS["reference"]["grad_norm_penalty"](g, 0.5, True))
+    # the families use the same seam
+    FG.r1_penalty(lambda x: x.square().sum(1), g)
+    assert len(fake_cpu_backend) == 2
+    # ops the backend lacks go to the reference
+    assert backends.resolve("interpolate", g.device)[0] == "reference"
+    # a fixed selection overrides auto
+    with fastgan.use_backend("reference"):
+        FG.gradient_norm_penalty(g)
+    assert len(fake_cpu_backend) == 2
+    with fastgan.use_backend("cpu"):
+        FG.gradient_norm_penalty(g)
+        # a backend never runs tensors of a device it does not support
+        with pytest.raises(ValueError, match="runs on cpu tensors"):
+            backends.resolve("grad_norm_penalty", torch.device("meta"))
+    assert len(fake_cpu_backend) == 3
+
+
+def test_fallback_warns_once_at_the_callers_line(monkeypatch):
+    if backends.extension() is not None:
+        pytest.skip("the compiled cpu backend is built: no fallback on CPU")
+    monkeypatch.setattr(backends, "_WARNED", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FG.wgan_critic_loss(torch.randn(2), torch.randn(2))
+        FG.gradient_norm_penalty(torch.randn(2, 3))
+    mine = [w for w in caught if issubclass(w.category, fastgan.FastganWarning)]
+    assert len(mine) == 1
+    assert "reference" in str(mine[0].message) and "not built" in str(mine[0].message)
+    assert mine[0].filename == __file__
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def test_environment_variable_selects_backend():
+    r = _run("import fastgan; print(fastgan.get_backend())", FASTGAN_BACKEND="reference")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "reference"
+
+
+def test_environment_variable_unknown_is_a_clear_error_on_first_use():
+    code = (
+        "import fastgan, torch\n"  # importing never fails
+        "import fastgan.functional as FG\n"
+        "FG.wgan_generator_loss(torch.randn(3))\n"
+    )
+    r = _run(code, FASTGAN_BACKEND="turbo")
+    assert r.returncode != 0
+    assert "ValueError" in r.stderr and "FASTGAN_BACKEND" in r.stderr and "turbo" in r.stderr
+
+
+def test_environment_variable_unavailable_backend():
+    unavailable = [n for n, (ok, _) in backends.backend_status().items() if not ok]
+    if not unavailable:
+        pytest.skip("every backend is available here")
+    r = _run("import fastgan; fastgan.get_backend()", FASTGAN_BACKEND=unavailable[0])
+    assert r.returncode != 0
+    assert "BackendUnavailableError" in r.stderr and "FASTGAN_BACKEND" in r.stderr
+
+
+def test_import_is_cheap():
+    """Importing fastgan loads neither triton nor the compiled extension."""
+    r = _run("import sys, fastgan; print('triton' in sys.modules, 'fastgan._C' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False"]
