@@ -23,7 +23,8 @@ def test_info_reports_versions_and_backends():
     assert f"fastgan   {fastgan.__version__}" in out
     assert torch.__version__ in out
     for name, (ok, why) in fastgan.backends.backend_status().items():
-        line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
+        table = out.split("backends:", 1)[1].splitlines()
+        line = next(l for l in table if l.strip().startswith(name + " "))
         assert ("not available" in line) != ok and why in line
 
 
