@@ -16,7 +16,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["fastgan", "fastgan.*"]),
     install_requires=["torch>=2.6"],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    extras_require={"test": ["pytest>=7"]},
     entry_points={"console_scripts": ["fastgan = fastgan.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
