@@ -282,3 +282,17 @@ def test_loss_moves_with_to_and_checks_device():
     x = torch.randn(B, DIM, device="meta")
     with pytest.raises(ValueError, match=r"loss.to\(device\)"):
         loss.discriminator_loss(lambda v: v * 2, x, x)
+
+
+@pytest.mark.parametrize("name", SCORE_FAMILIES + AE_FAMILIES)
+def test_training_step_has_no_host_sync(name):
+    from paper import no_host_sync
+
+    G, D, real, z, labels = _setup(name)
+    loss = losses.create(name)
+    with no_host_sync():
+        d_loss, d_logs = loss.discriminator_loss(D, real, G(z), labels)
+        d_loss.backward()
+        loss.after_discriminator_step(D)
+        g_loss, g_logs = loss.generator_loss(D, G(z), labels)
+        g_loss.backward()
