@@ -5,7 +5,18 @@ into the build environment (on a CPU machine, a multi-GB CUDA build). torch is r
 pinned to one release: a CPU machine installs the CPU build first, a GPU user keeps their own.
 """
 
+import sys
+
 from setuptools import find_packages, setup
+
+try:  # torch must be there before fastgan is installed: pip must never choose a torch build
+    import torch  # noqa: F401
+except ImportError:
+    sys.exit(
+        "fastgan needs PyTorch installed first. On a CPU-only machine: pip install torch==2.13.0 "
+        "(or another CPU build); on a GPU machine keep your CUDA build. Then: "
+        "pip install --no-build-isolation -e ."
+    )
 
 setup(
     name="fastgan",
