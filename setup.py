@@ -3,20 +3,53 @@
 ``--no-build-isolation`` matters: with build isolation pip would fetch a torch of its own choosing
 into the build environment (on a CPU machine, a multi-GB CUDA build). torch is required but never
 pinned to one release: a CPU machine installs the CPU build first, a GPU user keeps their own.
+
+The extension ``fastgan._C`` is built from ``csrc/``: a ``CppExtension`` with the CPU kernels, or
+a ``CUDAExtension`` that adds the CUDA kernels when torch has CUDA and nvcc is found. Set
+``FASTGAN_NO_EXTENSION=1`` to install the pure-Python reference path only, and
+``FASTGAN_NATIVE=1`` to compile for this machine's CPU (``-march=native``).
 """
 
+import glob
+import os
 import sys
 
 from setuptools import find_packages, setup
 
 try:  # torch must be there before fastgan is installed: pip must never choose a torch build
-    import torch  # noqa: F401
+    import torch
 except ImportError:
     sys.exit(
         "fastgan needs PyTorch installed first. On a CPU-only machine: pip install torch==2.13.0 "
         "(or another CPU build); on a GPU machine keep your CUDA build. Then: "
         "pip install --no-build-isolation -e ."
     )
+
+
+def _extensions():
+    if os.environ.get("FASTGAN_NO_EXTENSION") == "1":
+        return [], {}
+    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+    sources = ["csrc/fastgan.cpp", "csrc/autograd.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
+    cxx = ["-O3", "-fopenmp", "-DFASTGAN_PYTHON_MODULE"]
+    if os.environ.get("FASTGAN_NATIVE") == "1":
+        cxx.append("-march=native")
+    cuda_sources = sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*.cpp"))
+    with_cuda = bool(torch.version.cuda) and CUDA_HOME is not None and bool(cuda_sources)
+    if with_cuda:
+        ext = CUDAExtension(
+            "fastgan._C",
+            sources + cuda_sources,
+            extra_compile_args={"cxx": cxx + ["-DFASTGAN_WITH_CUDA"], "nvcc": ["-O3", "-DFASTGAN_WITH_CUDA"]},
+            extra_link_args=["-fopenmp"],
+        )
+    else:
+        ext = CppExtension("fastgan._C", sources, extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"])
+    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=True)}
+
+
+ext_modules, cmdclass = _extensions()
 
 setup(
     name="fastgan",
@@ -26,6 +59,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["fastgan", "fastgan.*"]),
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
     install_requires=["torch>=2.6"],
     extras_require={"test": ["pytest>=7"]},
     entry_points={"console_scripts": ["fastgan = fastgan.cli:main"]},

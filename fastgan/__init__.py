@@ -25,6 +25,13 @@ from fastgan.backends import (
 
 __version__ = "0.1.0"
 
+# The compiled extension loads here, once the operators have registered their hooks: its fake
+# implementations are then in place before anything is traced. Loading compiles nothing; a
+# missing extension is not an error (the reference path runs, and says so once).
+from fastgan import backends as _backends
+
+_backends.extension()
+
 __all__ = [
     "BackendUnavailableError",
     "FastganWarning",

@@ -85,27 +85,47 @@ class FastganWarning(UserWarning):
 _IMPLS: dict[str, dict[str, Callable[..., Any]]] = {name: {} for name in BACKENDS}
 
 
+#: resolve() results by (op, device type, selection); cleared whenever any of them can change
+_RESOLVED: dict[tuple[str, str, str], tuple[str, Callable[..., Any]]] = {}
+
+
 def register(op: str, backend: str, fn: Callable[..., Any]) -> None:
     """Register ``fn`` as ``backend``'s implementation of operator ``op``."""
     if backend not in _IMPLS:
         raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
     _IMPLS[backend][op] = fn
+    _RESOLVED.clear()
 
 
 # --------------------------------------------------------------------------------------------
 # the compiled extension
-_EXT_LOCK = threading.Lock()
+_EXT_LOCK = threading.RLock()
 _EXT_STATE: dict[str, Any] = {}
+#: Called once, right after the extension loads: each operator module registers the fake
+#: (meta) implementations of its compiled ops and its compiled backends here.
+_EXTENSION_HOOKS: list[Callable[[], None]] = []
+
+
+def on_extension_loaded(hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the extension is loaded (at once if it already is)."""
+    with _EXT_LOCK:
+        _EXTENSION_HOOKS.append(hook)
+        if _EXT_STATE.get("module") is not None:
+            hook()
 
 
 def extension() -> Any | None:
     """The compiled extension module ``fastgan._C``, or ``None`` when it is not built or fails
     to load (the reason is in :func:`backend_status`). Loaded once, on first call."""
+    if "module" in _EXT_STATE:  # loaded (or failed) already: no lock on this path
+        return _EXT_STATE["module"]
     with _EXT_LOCK:
         if "module" not in _EXT_STATE:
             try:
-                _EXT_STATE["module"] = importlib.import_module("fastgan._C")
-                _EXT_STATE["error"] = None
+                module = importlib.import_module("fastgan._C")
+                _EXT_STATE["module"], _EXT_STATE["error"] = module, None
+                for hook in _EXTENSION_HOOKS:
+                    hook()
             except ModuleNotFoundError as exc:
                 if exc.name != "fastgan._C":
                     _EXT_STATE["module"], _EXT_STATE["error"] = None, f"failed to load: {exc}"
@@ -250,8 +270,18 @@ def _caller_stacklevel() -> int:
 def resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
     """Pick the implementation of operator ``op`` for tensors on ``device``.
 
-    Returns ``(backend_name, callable)``.
+    Returns ``(backend_name, callable)``. The choice is cached per (op, device type, selection).
     """
+    key = (op, device.type, _SELECTION.get("name") or get_backend())
+    hit = _RESOLVED.get(key)
+    if hit is not None:
+        return hit
+    hit = _resolve(op, device)
+    _RESOLVED[key] = hit
+    return hit
+
+
+def _resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
     selected = get_backend()
     if selected == "auto":
         order = _AUTO_ORDER.get(device.type, ("reference",))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from fastgan import _validation as v
 from fastgan import backends
+from fastgan.ops import _layout
 
 OP = "adversarial_loss"
 KINDS = ("bce", "wgan", "lsgan", "hinge", "margin")
@@ -71,6 +72,29 @@ def reference(
 
 
 backends.register(OP, "reference", reference)
+
+
+def _register_compiled() -> None:
+    """Fake implementations of the compiled ops and the compiled backends of this operator."""
+
+    @torch.library.register_fake("fastgan::adversarial_loss")
+    def _(real, fake, kind, real_target, fake_target, margin):
+        return (real if real is not None else fake).new_empty(())
+
+    @torch.library.register_fake("fastgan::adversarial_loss_backward")
+    def _(grad_out, real, fake, kind, real_target, fake_target, margin, need_real, need_fake):
+        placeholder = _layout.not_needed(real if real is not None else fake)
+        return (
+            _layout.empty_dense_like(real) if need_real else placeholder,
+            _layout.empty_dense_like(fake) if need_fake else placeholder.clone(),
+        )
+
+    op = torch.ops.fastgan.adversarial_loss.default
+    backends.register(OP, "cpu", op)
+    backends.register(OP, "cuda", op)
+
+
+backends.on_extension_loaded(_register_compiled)
 
 
 def validate(real, fake, kind, real_target, fake_target, margin, names=("real", "fake")):

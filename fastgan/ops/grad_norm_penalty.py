@@ -6,6 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
+from fastgan.ops import _layout
 
 OP = "grad_norm_penalty"
 
@@ -22,6 +23,32 @@ def reference(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tens
 
 
 backends.register(OP, "reference", reference)
+
+
+def _register_compiled() -> None:
+    """Fake implementations of the compiled ops and the compiled backends of this operator."""
+
+    def norms_dtype(grads):
+        return v.accumulation_dtype(grads.dtype)
+
+    @torch.library.register_fake("fastgan::grad_norm_penalty")
+    def _(grads, center, one_sided):
+        return grads.new_empty(())
+
+    @torch.library.register_fake("fastgan::grad_norm_penalty_forward")
+    def _(grads, center, one_sided):
+        return grads.new_empty(()), grads.new_empty((grads.shape[0],), dtype=norms_dtype(grads))
+
+    @torch.library.register_fake("fastgan::grad_norm_penalty_backward")
+    def _(grad_out, grads, norms, center, one_sided):
+        return _layout.empty_in_common_layout(grads)
+
+    op = torch.ops.fastgan.grad_norm_penalty.default
+    backends.register(OP, "cpu", op)
+    backends.register(OP, "cuda", op)
+
+
+backends.on_extension_loaded(_register_compiled)
 
 
 def validate(grads: object, center: object, one_sided: object, names=("grads", "center", "one_sided")):

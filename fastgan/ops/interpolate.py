@@ -6,6 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
+from fastgan.ops import _layout
 
 OP = "interpolate"
 
@@ -20,6 +21,31 @@ def reference(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> to
 
 
 backends.register(OP, "reference", reference)
+
+
+def _register_compiled() -> None:
+    """Fake implementations of the compiled ops and the compiled backends of this operator."""
+
+    @torch.library.register_fake("fastgan::interpolate")
+    def _(real, fake, alpha):
+        return _layout.empty_in_common_layout(real, fake)
+
+    @torch.library.register_fake("fastgan::interpolate_backward")
+    def _(grad, real, fake, alpha, need_real, need_fake, need_alpha):
+        like = _layout.empty_in_common_layout(grad, real, fake) if need_alpha else _layout.empty_in_common_layout(grad)
+        placeholder = _layout.not_needed(like)
+        return (
+            torch.empty_like(like) if need_real else placeholder,
+            torch.empty_like(like) if need_fake else placeholder.clone(),
+            alpha.new_empty(alpha.shape) if need_alpha else placeholder.clone(),
+        )
+
+    op = torch.ops.fastgan.interpolate.default
+    backends.register(OP, "cpu", op)
+    backends.register(OP, "cuda", op)
+
+
+backends.on_extension_loaded(_register_compiled)
 
 
 def validate(real: object, fake: object, alpha: object, names=("real", "fake", "alpha")) -> None:

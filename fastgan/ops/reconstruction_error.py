@@ -6,6 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
+from fastgan.ops import _layout
 
 OP = "reconstruction_error"
 
@@ -20,6 +21,30 @@ def reference(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
 
 
 backends.register(OP, "reference", reference)
+
+
+def _register_compiled() -> None:
+    """Fake implementations of the compiled ops and the compiled backends of this operator."""
+
+    @torch.library.register_fake("fastgan::reconstruction_error")
+    def _(x, recon, p):
+        return x.new_empty((x.shape[0],))
+
+    @torch.library.register_fake("fastgan::reconstruction_error_backward")
+    def _(grad_out, x, recon, p, need_x, need_recon):
+        like = _layout.empty_in_common_layout(x, recon)
+        placeholder = _layout.not_needed(like)
+        return (
+            torch.empty_like(like) if need_x else placeholder,
+            torch.empty_like(like) if need_recon else placeholder.clone(),
+        )
+
+    op = torch.ops.fastgan.reconstruction_error.default
+    backends.register(OP, "cpu", op)
+    backends.register(OP, "cuda", op)
+
+
+backends.on_extension_loaded(_register_compiled)
 
 
 def validate(x: object, recon: object, p: object, names=("x", "recon", "p")) -> int:

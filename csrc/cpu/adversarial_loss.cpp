@@ -1,0 +1,142 @@
+// adversarial_loss on the CPU: mean(t_real(real)) + mean(t_fake(fake)) in one call.
+//
+// Either side may be absent. Each side is reduced over all its elements in memory order (any
+// dense layout; others are made contiguous), with fixed chunking, so the sum does not depend on
+// the number of threads. The backward writes d/dx of the terms scaled by grad_out / N.
+#include "common.h"
+#include "../common/terms.h"
+
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace fastgan {
+namespace cpu {
+
+int kind_code(c10::string_view kind) {
+  if (kind == "bce") return terms::kBCE;
+  if (kind == "wgan") return terms::kWGAN;
+  if (kind == "lsgan") return terms::kLSGAN;
+  if (kind == "hinge") return terms::kHinge;
+  if (kind == "margin") return terms::kMargin;
+  TORCH_CHECK(false, "fastgan: kind must be one of bce, wgan, lsgan, hinge, margin, got '", std::string(kind), "'");
+}
+
+namespace {
+
+// Call f(std::integral_constant<int, K>) for the runtime kind code.
+template <typename F>
+void dispatch_kind(int kind, const F& f) {
+  switch (kind) {
+    case terms::kBCE: return f(std::integral_constant<int, terms::kBCE>());
+    case terms::kWGAN: return f(std::integral_constant<int, terms::kWGAN>());
+    case terms::kLSGAN: return f(std::integral_constant<int, terms::kLSGAN>());
+    case terms::kHinge: return f(std::integral_constant<int, terms::kHinge>());
+    default: return f(std::integral_constant<int, terms::kMargin>());
+  }
+}
+
+// mean over all elements of t_side(x)
+template <int K, bool REAL, typename scalar_t, typename acc_t>
+acc_t side_mean(const at::Tensor& x, acc_t target, acc_t margin) {
+  const scalar_t* p = x.const_data_ptr<scalar_t>();
+  const int64_t N = x.numel(), C = chunks_per_row(N);
+  std::vector<acc_t> partial(C);
+  for_each_chunk(1, N, [&](int64_t, int64_t c, int64_t begin, int64_t end) {
+    partial[c] = lane_sum<acc_t>(begin, end, [&](int64_t i) {
+      return terms::adv_term<K, REAL>(static_cast<acc_t>(p[i]), target, margin);
+    });
+  });
+  return row_total(partial, 0, C) / static_cast<acc_t>(N);
+}
+
+template <int K, bool REAL, typename scalar_t, typename acc_t>
+void side_grad(const at::Tensor& x, at::Tensor& dx, acc_t scale, acc_t target, acc_t margin) {
+  const scalar_t* p = x.const_data_ptr<scalar_t>();
+  scalar_t* d = dx.mutable_data_ptr<scalar_t>();
+  const int64_t N = x.numel();
+  for_each_chunk(1, N, [&](int64_t, int64_t, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      d[i] = static_cast<scalar_t>(scale * terms::adv_term_grad<K, REAL>(static_cast<acc_t>(p[i]), target, margin));
+    }
+  });
+}
+
+void check_sides(const std::optional<at::Tensor>& real, const std::optional<at::Tensor>& fake) {
+  TORCH_CHECK(real.has_value() || fake.has_value(), "fastgan: real and fake cannot both be None");
+  if (real) check_batched(*real, "real");
+  if (fake) check_batched(*fake, "fake");
+  if (real && fake) {
+    TORCH_CHECK(real->scalar_type() == fake->scalar_type(), "fastgan: fake has dtype ", fake->scalar_type(),
+                " but real has dtype ", real->scalar_type());
+  }
+}
+
+}  // namespace
+
+at::Tensor adversarial_loss(const std::optional<at::Tensor>& real_in, const std::optional<at::Tensor>& fake_in,
+                            c10::string_view kind, double real_target, double fake_target, double margin) {
+  check_sides(real_in, fake_in);
+  const int k = kind_code(kind);
+  const at::Tensor& any = real_in ? *real_in : *fake_in;
+  at::Tensor loss = at::empty({}, any.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, any.scalar_type(), "adversarial_loss", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    dispatch_kind(k, [&](auto kc) {
+      constexpr int K = decltype(kc)::value;
+      acc_t total = acc_t(0);
+      if (real_in) {
+        total += side_mean<K, true, scalar_t, acc_t>(dense(*real_in), acc_t(real_target), acc_t(margin));
+      }
+      if (fake_in) {
+        total += side_mean<K, false, scalar_t, acc_t>(dense(*fake_in), acc_t(fake_target), acc_t(margin));
+      }
+      *loss.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(total);
+    });
+  });
+  return loss;
+}
+
+std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward(const at::Tensor& grad_out,
+                                                             const std::optional<at::Tensor>& real_in,
+                                                             const std::optional<at::Tensor>& fake_in,
+                                                             c10::string_view kind, double real_target,
+                                                             double fake_target, double margin, bool need_real,
+                                                             bool need_fake) {
+  check_sides(real_in, fake_in);
+  TORCH_CHECK(grad_out.numel() == 1, "fastgan: adversarial_loss_backward expects a scalar grad_out");
+  TORCH_CHECK(!need_real || real_in.has_value(), "fastgan: need_real without real");
+  TORCH_CHECK(!need_fake || fake_in.has_value(), "fastgan: need_fake without fake");
+  const int k = kind_code(kind);
+  const at::Tensor& any = real_in ? *real_in : *fake_in;
+  const at::Tensor real = need_real ? dense(*real_in) : at::Tensor();
+  const at::Tensor fake = need_fake ? dense(*fake_in) : at::Tensor();
+  at::Tensor dreal = need_real ? at::empty_like(real) : not_needed(any);
+  at::Tensor dfake = need_fake ? at::empty_like(fake) : not_needed(any);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, any.scalar_type(), "adversarial_loss_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const acc_t gout = grad_out.to(c10::CppTypeToScalarType<acc_t>::value).item<acc_t>();
+    dispatch_kind(k, [&](auto kc) {
+      constexpr int K = decltype(kc)::value;
+      if (need_real) {
+        side_grad<K, true, scalar_t, acc_t>(real, dreal, gout / static_cast<acc_t>(real.numel()), acc_t(real_target),
+                                            acc_t(margin));
+      }
+      if (need_fake) {
+        side_grad<K, false, scalar_t, acc_t>(fake, dfake, gout / static_cast<acc_t>(fake.numel()), acc_t(fake_target),
+                                             acc_t(margin));
+      }
+    });
+  });
+  return {dreal, dfake};
+}
+
+TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
+  m.impl("adversarial_loss", &adversarial_loss);
+  m.impl("adversarial_loss_backward", &adversarial_loss_backward);
+}
+
+}  // namespace cpu
+}  // namespace fastgan

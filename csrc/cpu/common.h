@@ -1,0 +1,118 @@
+// fastgan CPU kernels: layout checks, the chunked parallel loop and deterministic reductions.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/OpMathType.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace fastgan {
+namespace cpu {
+
+// Rows (samples) are processed in chunks of kChunk elements, so that a small batch of long rows
+// still spreads over every thread. The chunking depends on the sizes only — never on the number
+// of threads — and partial sums are combined in a fixed order: results are identical run to
+// run and for any thread count.
+constexpr int64_t kChunk = 16384;
+// Fewer elements than this per task are not worth a thread.
+constexpr int64_t kMinElementsPerTask = 32768;
+// Independent accumulators per reduction (vectorised by the compiler, combined in fixed order).
+constexpr int kLanes = 16;
+
+inline int64_t chunks_per_row(int64_t M) { return std::max<int64_t>(1, (M + kChunk - 1) / kChunk); }
+
+// True when every sample is one contiguous block of M = numel / B elements in memory (the
+// batch is the outermost dimension and the tensor is dense): contiguous, channels-last and other
+// dense permutations of the non-batch dimensions qualify. Such tensors are read in memory order
+// without a copy.
+inline bool sample_blocked(const at::Tensor& t) {
+  if (t.dim() == 0 || t.numel() == 0) return false;
+  if (!t.is_non_overlapping_and_dense()) return false;
+  const int64_t B = t.size(0);
+  return B == 1 || t.stride(0) == t.numel() / B;
+}
+
+// Tensors that are read element by element together must share one memory order. If they are all
+// sample-blocked with identical strides they are used as they are; otherwise every one of them is
+// made contiguous (a copy only for those that are not contiguous already).
+inline std::vector<at::Tensor> common_layout(std::vector<at::Tensor> ts) {
+  bool same = sample_blocked(ts[0]);
+  for (size_t i = 1; same && i < ts.size(); ++i) {
+    same = sample_blocked(ts[i]) && ts[i].strides() == ts[0].strides();
+  }
+  if (!same) {
+    for (auto& t : ts) t = t.contiguous();
+  }
+  return ts;
+}
+
+// A dense tensor whose elements fill [data_ptr, data_ptr + numel) (any order), for reductions
+// over all elements; copies only a tensor that is not dense.
+inline at::Tensor dense(const at::Tensor& t) { return t.is_non_overlapping_and_dense() ? t : t.contiguous(); }
+
+// Run f(b, c, begin, end) over every chunk [begin, end) of every row b in parallel.
+template <typename F>
+inline void for_each_chunk(int64_t B, int64_t M, const F& f) {
+  const int64_t C = chunks_per_row(M);
+  const int64_t per_task = std::min(M, kChunk);
+  const int64_t grain = std::max<int64_t>(1, kMinElementsPerTask / std::max<int64_t>(per_task, 1));
+  at::parallel_for(0, B * C, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / C, c = t % C;
+      const int64_t begin = c * kChunk;
+      f(b, c, begin, std::min(M, begin + kChunk));
+    }
+  });
+}
+
+// Σ_{i in [begin, end)} term(i) in acc_t with kLanes independent accumulators (the inner loop
+// has a fixed trip count, which the compiler turns into SIMD code) and a fixed combining order.
+template <typename acc_t, typename Term>
+inline acc_t lane_sum(int64_t begin, int64_t end, const Term& term) {
+  acc_t acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = acc_t(0);
+  int64_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += term(i + l);
+  }
+  for (int l = 0; i < end; ++i, ++l) acc[l] += term(i);
+  for (int w = kLanes / 2; w > 0; w /= 2) {
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  }
+  return acc[0];
+}
+
+// Per-row totals from per-chunk partial sums, added in chunk order.
+template <typename acc_t>
+inline acc_t row_total(const std::vector<acc_t>& partial, int64_t b, int64_t C) {
+  acc_t s = acc_t(0);
+  for (int64_t c = 0; c < C; ++c) s += partial[b * C + c];
+  return s;
+}
+
+inline void check_float(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(at::isFloatingType(t.scalar_type()), "fastgan: ", name, " must be a floating-point tensor, got ",
+              t.scalar_type());
+  TORCH_CHECK(t.device().is_cpu(), "fastgan: the cpu kernels take CPU tensors, ", name, " is on ", t.device());
+}
+
+inline void check_batched(const at::Tensor& t, const char* name) {
+  check_float(t, name);
+  TORCH_CHECK(t.dim() >= 1 && t.size(0) > 0 && t.numel() > 0, "fastgan: ", name,
+              " must be a non-empty tensor with the batch first, got shape ", t.sizes());
+}
+
+inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b, const char* bn) {
+  TORCH_CHECK(a.sizes() == b.sizes(), "fastgan: ", bn, " has shape ", b.sizes(), " but ", an, " has shape ",
+              a.sizes());
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), "fastgan: ", bn, " has dtype ", b.scalar_type(), " but ", an,
+              " has dtype ", a.scalar_type());
+}
+
+// Placeholder for a gradient that was not asked for (the schemas return tensors, never None).
+inline at::Tensor not_needed(const at::Tensor& like) { return at::empty({0}, like.options()); }
+
+}  // namespace cpu
+}  // namespace fastgan

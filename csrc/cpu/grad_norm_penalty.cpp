@@ -1,0 +1,92 @@
+// grad_norm_penalty on the CPU: mean_b φ(‖g_b‖₂ − center).
+//
+// Forward reads the gradients once (per-chunk sums of squares, combined per row in a fixed
+// order); backward reads them once and writes dg once. Any sample-blocked layout (contiguous,
+// channels-last, …) is read in memory order; other layouts are made contiguous first.
+#include "common.h"
+#include "../common/terms.h"
+
+#include <torch/library.h>
+
+#include <cmath>
+#include <tuple>
+
+namespace fastgan {
+namespace cpu {
+
+namespace {
+at::ScalarType norms_dtype(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& grads_in, double center,
+                                                             bool one_sided) {
+  check_batched(grads_in, "grads");
+  const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
+  const int64_t B = grads.size(0), M = grads.numel() / B, C = chunks_per_row(M);
+  at::Tensor norms = at::empty({B}, grads.options().dtype(norms_dtype(grads.scalar_type())));
+  at::Tensor loss = at::empty({}, grads.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_forward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* g = grads.const_data_ptr<scalar_t>();
+    std::vector<acc_t> partial(B * C);
+    for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
+      const scalar_t* row = g + b * M;
+      partial[b * C + c] = lane_sum<acc_t>(begin, end, [&](int64_t i) {
+        const acc_t v = static_cast<acc_t>(row[i]);
+        return v * v;
+      });
+    });
+    acc_t* n = norms.mutable_data_ptr<acc_t>();
+    acc_t total = acc_t(0);
+    for (int64_t b = 0; b < B; ++b) {
+      n[b] = std::sqrt(row_total(partial, b, C));
+      total += terms::penalty_phi(n[b] - static_cast<acc_t>(center), one_sided);
+    }
+    *loss.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(total / static_cast<acc_t>(B));
+  });
+  return {loss, norms};
+}
+
+at::Tensor grad_norm_penalty(const at::Tensor& grads, double center, bool one_sided) {
+  return std::get<0>(grad_norm_penalty_forward(grads, center, one_sided));
+}
+
+at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tensor& grads_in, const at::Tensor& norms,
+                                      double center, bool one_sided) {
+  check_batched(grads_in, "grads");
+  TORCH_CHECK(grad_out.numel() == 1, "fastgan: grad_norm_penalty_backward expects a scalar grad_out");
+  TORCH_CHECK(norms.dim() == 1 && norms.size(0) == grads_in.size(0) &&
+                  norms.scalar_type() == norms_dtype(grads_in.scalar_type()),
+              "fastgan: norms must have shape (B,) in the accumulation dtype");
+  const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
+  const int64_t B = grads.size(0), M = grads.numel() / B;
+  at::Tensor dg = at::empty_like(grads);  // same layout as the gradients read
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const acc_t gout = grad_out.to(norms.scalar_type()).item<acc_t>();
+    const at::Tensor nc = norms.contiguous();
+    const acc_t* n = nc.const_data_ptr<acc_t>();
+    std::vector<acc_t> scale(B);
+    for (int64_t b = 0; b < B; ++b) {
+      scale[b] = terms::penalty_grad_scale(n[b], static_cast<acc_t>(center), one_sided, gout, static_cast<acc_t>(B));
+    }
+    const scalar_t* g = grads.const_data_ptr<scalar_t>();
+    scalar_t* out = dg.mutable_data_ptr<scalar_t>();
+    for_each_chunk(B, M, [&](int64_t b, int64_t, int64_t begin, int64_t end) {
+      const acc_t s = scale[b];
+      const scalar_t* row = g + b * M;
+      scalar_t* orow = out + b * M;
+      for (int64_t i = begin; i < end; ++i) orow[i] = static_cast<scalar_t>(s * static_cast<acc_t>(row[i]));
+    });
+  });
+  return dg;
+}
+
+TORCH_LIBRARY_IMPL(fastgan, CPU, m) {
+  m.impl("grad_norm_penalty", &grad_norm_penalty);
+  m.impl("grad_norm_penalty_forward", &grad_norm_penalty_forward);
+  m.impl("grad_norm_penalty_backward", &grad_norm_penalty_backward);
+}
+
+}  // namespace cpu
+}  // namespace fastgan

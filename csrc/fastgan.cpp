@@ -1,0 +1,116 @@
+// fastgan: operator schemas (the one place they are declared) and build information.
+//
+// Kernels register per device in csrc/cpu/<op>.cpp (CPU) and csrc/cuda/bindings.cpp (CUDA);
+// autograd for every device in csrc/autograd.cpp. Built as the Python extension fastgan._C by
+// setup.py (FASTGAN_PYTHON_MODULE defined), or as a plain shared library by CMakeLists.txt for
+// torch.ops.load_library and C++ users.
+#include <torch/library.h>
+
+#include <ATen/Parallel.h>
+
+#include <sstream>
+#include <string>
+
+#ifdef FASTGAN_PYTHON_MODULE
+#include <torch/extension.h>
+#endif
+
+namespace fastgan {
+
+std::string simd_level() {
+#if defined(__AVX512F__)
+  return "AVX-512";
+#elif defined(__AVX2__)
+  return "AVX2";
+#elif defined(__AVX__)
+  return "AVX";
+#elif defined(__SSE4_2__)
+  return "SSE4.2";
+#elif defined(__SSE2__)
+  return "SSE2";
+#elif defined(__ARM_NEON)
+  return "NEON";
+#else
+  return "scalar";
+#endif
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return "gcc " + std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + "." +
+         std::to_string(__GNUC_PATCHLEVEL__);
+#elif defined(_MSC_VER)
+  return "msvc " + std::to_string(_MSC_VER);
+#else
+  return "unknown";
+#endif
+}
+
+std::string parallel_backend() {
+#if defined(_OPENMP)
+  return "OpenMP " + std::to_string(_OPENMP);
+#else
+  return "serial (built without OpenMP)";
+#endif
+}
+
+bool with_cuda() {
+#ifdef FASTGAN_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+// One line per fact, "key: value"; the Python module also exposes them as a dict.
+std::string build_info() {
+  std::ostringstream s;
+  s << "compiler: " << compiler() << "\n"
+    << "simd: " << simd_level() << " (compile-time baseline; kernels use fixed-width lanes the compiler vectorises)\n"
+    << "parallel: " << parallel_backend() << "\n"
+    << "threads: " << at::get_num_threads() << "\n"
+    << "cuda_kernels: " << (with_cuda() ? "yes" : "no") << "\n";
+  return s.str();
+}
+
+}  // namespace fastgan
+
+TORCH_LIBRARY(fastgan, m) {
+  m.def("interpolate(Tensor real, Tensor fake, Tensor alpha) -> Tensor");
+  m.def(
+      "interpolate_backward(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, bool need_fake, "
+      "bool need_alpha) -> (Tensor, Tensor, Tensor)");
+  m.def("grad_norm_penalty(Tensor grads, float center, bool one_sided) -> Tensor");
+  m.def("grad_norm_penalty_forward(Tensor grads, float center, bool one_sided) -> (Tensor, Tensor)");
+  m.def(
+      "grad_norm_penalty_backward(Tensor grad_out, Tensor grads, Tensor norms, float center, bool one_sided) -> "
+      "Tensor");
+  m.def("reconstruction_error(Tensor x, Tensor recon, int p) -> Tensor");
+  m.def(
+      "reconstruction_error_backward(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, bool need_recon) "
+      "-> (Tensor, Tensor)");
+  m.def(
+      "adversarial_loss(Tensor? real, Tensor? fake, str kind, float real_target, float fake_target, float margin) "
+      "-> Tensor");
+  m.def(
+      "adversarial_loss_backward(Tensor grad_out, Tensor? real, Tensor? fake, str kind, float real_target, "
+      "float fake_target, float margin, bool need_real, bool need_fake) -> (Tensor, Tensor)");
+}
+
+#ifdef FASTGAN_PYTHON_MODULE
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "fastgan compiled kernels (the operators are torch.ops.fastgan.*)";
+  m.attr("WITH_CUDA") = fastgan::with_cuda();
+  m.def("build_info", [] {
+    pybind11::dict d;
+    d["compiler"] = fastgan::compiler();
+    d["simd"] = fastgan::simd_level();
+    d["parallel"] = fastgan::parallel_backend();
+    d["openmp_threads"] = at::get_num_threads();
+    d["cuda_kernels"] = fastgan::with_cuda();
+    return d;
+  }, "compiler, SIMD level, parallel backend and threads, whether CUDA kernels are built");
+}
+#endif
