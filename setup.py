@@ -32,7 +32,7 @@ def _extensions():
     from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
     sources = ["csrc/fastgan.cpp", "csrc/autograd.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
-    cxx = ["-O3", "-fopenmp", "-DFASTGAN_PYTHON_MODULE"]
+    cxx = ["-O3", "-fopenmp", "-ffp-contract=off", "-DFASTGAN_PYTHON_MODULE"]
     if os.environ.get("FASTGAN_NATIVE") == "1":
         cxx.append("-march=native")
     cuda_sources = sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*.cpp"))

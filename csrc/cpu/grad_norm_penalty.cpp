@@ -4,6 +4,7 @@
 // order); backward reads them once and writes dg once. Any sample-blocked layout (contiguous,
 // channels-last, …) is read in memory order; other layouts are made contiguous first.
 #include "common.h"
+#include "loops.h"
 #include "../common/terms.h"
 
 #include <torch/library.h>
@@ -30,11 +31,7 @@ std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& g
     const scalar_t* g = grads.const_data_ptr<scalar_t>();
     std::vector<acc_t> partial(B * C);
     for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
-      const scalar_t* row = g + b * M;
-      partial[b * C + c] = lane_sum<acc_t>(begin, end, [&](int64_t i) {
-        const acc_t v = static_cast<acc_t>(row[i]);
-        return v * v;
-      });
+      partial[b * C + c] = loops::sum_squares<scalar_t, acc_t>(g + b * M + begin, end - begin);
     });
     acc_t* n = norms.mutable_data_ptr<acc_t>();
     acc_t total = acc_t(0);
@@ -73,10 +70,8 @@ at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tens
     const scalar_t* g = grads.const_data_ptr<scalar_t>();
     scalar_t* out = dg.mutable_data_ptr<scalar_t>();
     for_each_chunk(B, M, [&](int64_t b, int64_t, int64_t begin, int64_t end) {
-      const acc_t s = scale[b];
-      const scalar_t* row = g + b * M;
-      scalar_t* orow = out + b * M;
-      for (int64_t i = begin; i < end; ++i) orow[i] = static_cast<scalar_t>(s * static_cast<acc_t>(row[i]));
+      const int64_t o = b * M + begin;
+      loops::scale<scalar_t, acc_t>(g + o, out + o, scale[b], end - begin);
     });
   });
   return dg;

@@ -5,6 +5,7 @@
 // reads the incoming gradient (and real, fake only when alpha's gradient is asked for) once and
 // writes the gradients asked for.
 #include "common.h"
+#include "loops.h"
 #include "../common/terms.h"
 
 #include <torch/library.h>
@@ -41,11 +42,8 @@ at::Tensor interpolate(const at::Tensor& real_in, const at::Tensor& fake_in, con
     const scalar_t* fp = fake.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     for_each_chunk(B, M, [&](int64_t b, int64_t, int64_t begin, int64_t end) {
-      const acc_t a = static_cast<acc_t>(ap[b]);
-      const int64_t o = b * M;
-      for (int64_t i = o + begin; i < o + end; ++i) {
-        op[i] = static_cast<scalar_t>(terms::lerp(static_cast<acc_t>(rp[i]), static_cast<acc_t>(fp[i]), a));
-      }
+      const int64_t o = b * M + begin;
+      loops::lerp<scalar_t, acc_t>(rp + o, fp + o, op + o, static_cast<acc_t>(ap[b]), end - begin);
     });
   });
   return out;
@@ -77,20 +75,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> interpolate_backward(const at::Te
     scalar_t* dfp = need_fake ? dfake.mutable_data_ptr<scalar_t>() : nullptr;
     std::vector<acc_t> partial(need_alpha ? B * C : 0);
     for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
-      const acc_t a = static_cast<acc_t>(ap[b]);
-      const int64_t o = b * M;
+      const int64_t o = b * M + begin, n = end - begin;
       if (drp || dfp) {
-        for (int64_t i = o + begin; i < o + end; ++i) {
-          const acc_t g = static_cast<acc_t>(gp[i]);
-          if (drp) drp[i] = static_cast<scalar_t>(a * g);
-          if (dfp) dfp[i] = static_cast<scalar_t>((acc_t(1) - a) * g);
-        }
+        loops::lerp_grad<scalar_t, acc_t>(gp + o, drp ? drp + o : nullptr, dfp ? dfp + o : nullptr,
+                                          static_cast<acc_t>(ap[b]), n);
       }
-      if (need_alpha) {
-        partial[b * C + c] = lane_sum<acc_t>(o + begin, o + end, [&](int64_t i) {
-          return static_cast<acc_t>(gp[i]) * (static_cast<acc_t>(rp[i]) - static_cast<acc_t>(fp[i]));
-        });
-      }
+      if (need_alpha) partial[b * C + c] = loops::dot_diff<scalar_t, acc_t>(gp + o, rp + o, fp + o, n);
     });
     if (need_alpha) {
       scalar_t* dap = dalpha.mutable_data_ptr<scalar_t>();

@@ -4,6 +4,7 @@
 // for. x and recon are read in memory order when they share a sample-blocked layout; otherwise
 // both are made contiguous.
 #include "common.h"
+#include "loops.h"
 #include "../common/terms.h"
 
 #include <torch/library.h>
@@ -29,14 +30,8 @@ at::Tensor reconstruction_error(const at::Tensor& x_in, const at::Tensor& recon_
     const scalar_t* rp = r.const_data_ptr<scalar_t>();
     std::vector<acc_t> partial(B * C);
     for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
-      const scalar_t* xr = xp + b * M;
-      const scalar_t* rr = rp + b * M;
-      partial[b * C + c] = ip == 1 ? lane_sum<acc_t>(begin, end, [&](int64_t i) {
-        return terms::rec_term(static_cast<acc_t>(xr[i]) - static_cast<acc_t>(rr[i]), 1);
-      })
-                                   : lane_sum<acc_t>(begin, end, [&](int64_t i) {
-                                       return terms::rec_term(static_cast<acc_t>(xr[i]) - static_cast<acc_t>(rr[i]), 2);
-                                     });
+      const int64_t o = b * M + begin;
+      partial[b * C + c] = loops::sum_abs_pow_diff<scalar_t, acc_t>(xp + o, rp + o, end - begin, ip);
     });
     scalar_t* o = out.mutable_data_ptr<scalar_t>();
     for (int64_t b = 0; b < B; ++b) o[b] = static_cast<scalar_t>(row_total(partial, b, C) / static_cast<acc_t>(M));
@@ -69,13 +64,9 @@ std::tuple<at::Tensor, at::Tensor> reconstruction_error_backward(const at::Tenso
     scalar_t* drp = need_recon ? dr.mutable_data_ptr<scalar_t>() : nullptr;
     const acc_t inv_m = acc_t(1) / static_cast<acc_t>(M);
     for_each_chunk(B, M, [&](int64_t b, int64_t, int64_t begin, int64_t end) {
-      const acc_t s = gp[b] * inv_m;
-      const int64_t o = b * M;
-      for (int64_t i = o + begin; i < o + end; ++i) {
-        const acc_t d = s * terms::rec_term_grad(static_cast<acc_t>(xp[i]) - static_cast<acc_t>(rp[i]), ip);
-        if (dxp) dxp[i] = static_cast<scalar_t>(d);
-        if (drp) drp[i] = static_cast<scalar_t>(-d);
-      }
+      const int64_t o = b * M + begin;
+      loops::rec_grad<scalar_t, acc_t>(xp + o, rp + o, dxp ? dxp + o : nullptr, drp ? drp + o : nullptr, gp[b] * inv_m,
+                                       end - begin, ip);
     });
   });
   return {dx, dr};

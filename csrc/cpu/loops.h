@@ -1,0 +1,235 @@
+// fastgan CPU kernels: the hot loops, written once with GCC/Clang vector extensions and compiled
+// twice — for the baseline instruction set and for AVX2 — with the variant chosen at run time.
+//
+// Each loop body is an always-inline template over the element type; `FASTGAN_MULTIVERSION`
+// wraps it in a baseline function, an AVX2 function (`target("avx2")`: the same code, 256-bit
+// registers) and a dispatcher. Vectors hold kVecBytes of the accumulation type (fp32 for fp16,
+// bf16 and fp32; fp64 for fp64); loads convert element-wise. Per-chunk reductions keep four
+// vector accumulators and add their lanes in a fixed order, so results do not depend on the
+// thread count, only (within the last bits) on the instruction set.
+#pragma once
+
+#include "../common/terms.h"
+
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace fastgan {
+namespace cpu {
+namespace loops {
+
+#define FASTGAN_INLINE inline __attribute__((always_inline))
+// Lambdas in the loop bodies must be inlined too: an out-of-line lambda would be compiled for the
+// baseline target and return its 256-bit vector with a different calling convention than the
+// AVX2 caller expects.
+#define FASTGAN_LAMBDA_INLINE __attribute__((always_inline))
+// With every lambda inlined no 256-bit vector crosses a call, so GCC's note that such a return
+// "changes the ABI" without AVX does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+constexpr int kVecBytes = 32;
+template <typename acc_t>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  typedef float type __attribute__((vector_size(kVecBytes)));
+};
+template <>
+struct VecOf<double> {
+  typedef double type __attribute__((vector_size(kVecBytes)));
+};
+template <typename acc_t>
+using Vec = typename VecOf<acc_t>::type;
+template <typename acc_t>
+constexpr int kWidth = kVecBytes / sizeof(acc_t);
+constexpr int kRegs = 4;  // independent accumulators per reduction
+
+template <typename acc_t, typename scalar_t>
+FASTGAN_INLINE Vec<acc_t> load(const scalar_t* p) {
+  Vec<acc_t> v;
+  if constexpr (sizeof(scalar_t) == sizeof(acc_t)) {
+    std::memcpy(&v, p, sizeof(v));
+  } else {
+    for (int w = 0; w < kWidth<acc_t>; ++w) v[w] = static_cast<acc_t>(p[w]);
+  }
+  return v;
+}
+
+template <typename acc_t, typename scalar_t>
+FASTGAN_INLINE void store(scalar_t* p, const Vec<acc_t>& v) {
+  if constexpr (sizeof(scalar_t) == sizeof(acc_t)) {
+    std::memcpy(p, &v, sizeof(v));
+  } else {
+    for (int w = 0; w < kWidth<acc_t>; ++w) p[w] = static_cast<scalar_t>(v[w]);
+  }
+}
+
+template <typename acc_t>
+FASTGAN_INLINE Vec<acc_t> vabs(Vec<acc_t> v) {
+  return v < acc_t(0) ? -v : v;  // NaN stays NaN
+}
+
+template <typename acc_t>
+FASTGAN_INLINE Vec<acc_t> vsign(Vec<acc_t> d) {  // sign(0) = 0, sign(NaN) = NaN
+  const Vec<acc_t> one = acc_t(1) + d * acc_t(0), zero = d * acc_t(0);
+  return d > acc_t(0) ? one : (d < acc_t(0) ? -one : zero);
+}
+
+template <typename acc_t>
+FASTGAN_INLINE acc_t hsum(const Vec<acc_t> (&acc)[kRegs]) {
+  Vec<acc_t> v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  acc_t s = acc_t(0);
+  for (int w = 0; w < kWidth<acc_t>; ++w) s += v[w];
+  return s;
+}
+
+// Σ f(vector at i) over [0, n) with a scalar tail g(i); f and g compute the same term.
+template <typename acc_t, typename VF, typename SF>
+FASTGAN_INLINE acc_t reduce(int64_t n, const VF& f, const SF& g) {
+  constexpr int W = kWidth<acc_t>;
+  Vec<acc_t> acc[kRegs];
+  for (int r = 0; r < kRegs; ++r) acc[r] = Vec<acc_t>{} * acc_t(0);
+  int64_t i = 0;
+  for (; i + kRegs * W <= n; i += kRegs * W) {
+    for (int r = 0; r < kRegs; ++r) acc[r] += f(i + r * W);
+  }
+  for (; i + W <= n; i += W) acc[0] += f(i);
+  acc_t tail = acc_t(0);
+  for (; i < n; ++i) tail += g(i);
+  return hsum<acc_t>(acc) + tail;
+}
+
+// ---------------------------------------------------------------------------- loop bodies
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE acc_t sum_squares_impl(const scalar_t* x, int64_t n) {
+  return reduce<acc_t>(
+      n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { const auto v = load<acc_t>(x + i); return v * v; },
+      [&](int64_t i) FASTGAN_LAMBDA_INLINE { const acc_t v = static_cast<acc_t>(x[i]); return v * v; });
+}
+
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE void scale_impl(const scalar_t* x, scalar_t* out, acc_t s, int64_t n) {
+  constexpr int W = kWidth<acc_t>;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) store<acc_t>(out + i, load<acc_t>(x + i) * s);
+  for (; i < n; ++i) out[i] = static_cast<scalar_t>(static_cast<acc_t>(x[i]) * s);
+}
+
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE acc_t sum_abs_pow_diff_impl(const scalar_t* x, const scalar_t* r, int64_t n, int p) {
+  if (p == 1) {
+    return reduce<acc_t>(
+        n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return vabs<acc_t>(load<acc_t>(x + i) - load<acc_t>(r + i)); },
+        [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::rec_term(static_cast<acc_t>(x[i]) - static_cast<acc_t>(r[i]), 1); });
+  }
+  return reduce<acc_t>(
+      n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { const auto d = load<acc_t>(x + i) - load<acc_t>(r + i); return d * d; },
+      [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::rec_term(static_cast<acc_t>(x[i]) - static_cast<acc_t>(r[i]), 2); });
+}
+
+// dx = s · d|x − r|^p/dx, dr = −dx (either output may be null)
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE void rec_grad_impl(const scalar_t* x, const scalar_t* r, scalar_t* dx, scalar_t* dr, acc_t s,
+                                  int64_t n, int p) {
+  constexpr int W = kWidth<acc_t>;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const auto d = load<acc_t>(x + i) - load<acc_t>(r + i);
+    const auto g = p == 1 ? vsign<acc_t>(d) * s : d * (acc_t(2) * s);
+    if (dx) store<acc_t>(dx + i, g);
+    if (dr) store<acc_t>(dr + i, -g);
+  }
+  for (; i < n; ++i) {
+    const acc_t g = s * terms::rec_term_grad(static_cast<acc_t>(x[i]) - static_cast<acc_t>(r[i]), p);
+    if (dx) dx[i] = static_cast<scalar_t>(g);
+    if (dr) dr[i] = static_cast<scalar_t>(-g);
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE void lerp_impl(const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n) {
+  constexpr int W = kWidth<acc_t>;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const auto f = load<acc_t>(fake + i);
+    store<acc_t>(out + i, f + a * (load<acc_t>(real + i) - f));
+  }
+  for (; i < n; ++i) {
+    out[i] = static_cast<scalar_t>(terms::lerp(static_cast<acc_t>(real[i]), static_cast<acc_t>(fake[i]), a));
+  }
+}
+
+// dreal = a·g, dfake = (1 − a)·g (either may be null)
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE void lerp_grad_impl(const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n) {
+  constexpr int W = kWidth<acc_t>;
+  const acc_t b = acc_t(1) - a;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const auto v = load<acc_t>(g + i);
+    if (dreal) store<acc_t>(dreal + i, v * a);
+    if (dfake) store<acc_t>(dfake + i, v * b);
+  }
+  for (; i < n; ++i) {
+    const acc_t v = static_cast<acc_t>(g[i]);
+    if (dreal) dreal[i] = static_cast<scalar_t>(a * v);
+    if (dfake) dfake[i] = static_cast<scalar_t>(b * v);
+  }
+}
+
+// Σ g·(real − fake): alpha's gradient
+template <typename scalar_t, typename acc_t>
+FASTGAN_INLINE acc_t dot_diff_impl(const scalar_t* g, const scalar_t* real, const scalar_t* fake, int64_t n) {
+  return reduce<acc_t>(
+      n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return load<acc_t>(g + i) * (load<acc_t>(real + i) - load<acc_t>(fake + i)); },
+      [&](int64_t i) FASTGAN_LAMBDA_INLINE {
+        return static_cast<acc_t>(g[i]) * (static_cast<acc_t>(real[i]) - static_cast<acc_t>(fake[i]));
+      });
+}
+
+// --------------------------------------------------------------- baseline / AVX2 variants
+bool cpu_has_avx2();
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FASTGAN_AVX2_TARGET __attribute__((noinline, target("avx2")))
+#define FASTGAN_HAVE_AVX2_VARIANT 1
+#else
+#define FASTGAN_AVX2_TARGET __attribute__((noinline))
+#define FASTGAN_HAVE_AVX2_VARIANT 0
+#endif
+
+#define FASTGAN_MULTIVERSION(ret, name, params, args)                                          \
+  template <typename scalar_t, typename acc_t>                                                 \
+  __attribute__((noinline)) ret name##_base params {                                           \
+    return name##_impl<scalar_t, acc_t> args;                                                  \
+  }                                                                                            \
+  template <typename scalar_t, typename acc_t>                                                 \
+  FASTGAN_AVX2_TARGET ret name##_avx2 params {                                                 \
+    return name##_impl<scalar_t, acc_t> args;                                                  \
+  }                                                                                            \
+  template <typename scalar_t, typename acc_t>                                                 \
+  inline ret name params {                                                                     \
+    return cpu_has_avx2() ? name##_avx2<scalar_t, acc_t> args : name##_base<scalar_t, acc_t> args; \
+  }
+
+FASTGAN_MULTIVERSION(acc_t, sum_squares, (const scalar_t* x, int64_t n), (x, n))
+FASTGAN_MULTIVERSION(void, scale, (const scalar_t* x, scalar_t* out, acc_t s, int64_t n), (x, out, s, n))
+FASTGAN_MULTIVERSION(acc_t, sum_abs_pow_diff, (const scalar_t* x, const scalar_t* r, int64_t n, int p), (x, r, n, p))
+FASTGAN_MULTIVERSION(void, rec_grad,
+                     (const scalar_t* x, const scalar_t* r, scalar_t* dx, scalar_t* dr, acc_t s, int64_t n, int p),
+                     (x, r, dx, dr, s, n, p))
+FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n),
+                     (real, fake, out, a, n))
+FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
+                     (g, dreal, dfake, a, n))
+FASTGAN_MULTIVERSION(acc_t, dot_diff, (const scalar_t* g, const scalar_t* real, const scalar_t* fake, int64_t n),
+                     (g, real, fake, n))
+
+#undef FASTGAN_MULTIVERSION
+
+}  // namespace loops
+}  // namespace cpu
+}  // namespace fastgan
