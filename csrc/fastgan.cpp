@@ -16,8 +16,13 @@
 #endif
 
 namespace fastgan {
+namespace cpu {
+namespace loops {
+bool cpu_has_avx2();  // csrc/cpu/loops.cpp
+}  // namespace loops
+}  // namespace cpu
 
-std::string simd_level() {
+std::string baseline_simd() {
 #if defined(__AVX512F__)
   return "AVX-512";
 #elif defined(__AVX2__)
@@ -33,6 +38,11 @@ std::string simd_level() {
 #else
   return "scalar";
 #endif
+}
+
+// The compile-time baseline, and the variant of the hot loops chosen on this CPU.
+std::string simd_level() {
+  return baseline_simd() + "; hot loops run " + (cpu::loops::cpu_has_avx2() ? "AVX2" : "baseline") + " code";
 }
 
 std::string compiler() {
@@ -68,7 +78,7 @@ bool with_cuda() {
 std::string build_info() {
   std::ostringstream s;
   s << "compiler: " << compiler() << "\n"
-    << "simd: " << simd_level() << " (compile-time baseline; kernels use fixed-width lanes the compiler vectorises)\n"
+    << "simd: " << simd_level() << "\n"
     << "parallel: " << parallel_backend() << "\n"
     << "threads: " << at::get_num_threads() << "\n"
     << "cuda_kernels: " << (with_cuda() ? "yes" : "no") << "\n";

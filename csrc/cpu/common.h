@@ -1,7 +1,10 @@
 // fastgan CPU kernels: layout checks, the chunked parallel loop and deterministic reductions.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>
 
