@@ -4,6 +4,7 @@
 // dense layout; others are made contiguous), with fixed chunking, so the sum does not depend on
 // the number of threads. The backward writes d/dx of the terms scaled by grad_out / N.
 #include "common.h"
+#include "loops.h"
 #include "../common/terms.h"
 
 #include <torch/library.h>
@@ -45,9 +46,7 @@ acc_t side_mean(const at::Tensor& x, acc_t target, acc_t margin) {
   const int64_t N = x.numel(), C = chunks_per_row(N);
   std::vector<acc_t> partial(C);
   for_each_chunk(1, N, [&](int64_t, int64_t c, int64_t begin, int64_t end) {
-    partial[c] = lane_sum<acc_t>(begin, end, [&](int64_t i) {
-      return terms::adv_term<K, REAL>(static_cast<acc_t>(p[i]), target, margin);
-    });
+    partial[c] = loops::adv_sum<K, REAL, scalar_t, acc_t>(p + begin, end - begin, target, margin);
   });
   return row_total(partial, 0, C) / static_cast<acc_t>(N);
 }
@@ -58,9 +57,7 @@ void side_grad(const at::Tensor& x, at::Tensor& dx, acc_t scale, acc_t target, a
   scalar_t* d = dx.mutable_data_ptr<scalar_t>();
   const int64_t N = x.numel();
   for_each_chunk(1, N, [&](int64_t, int64_t, int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      d[i] = static_cast<scalar_t>(scale * terms::adv_term_grad<K, REAL>(static_cast<acc_t>(p[i]), target, margin));
-    }
+    loops::adv_grad<K, REAL, scalar_t, acc_t>(p + begin, d + begin, scale, end - begin, target, margin);
   });
 }
 

@@ -21,8 +21,6 @@ namespace cpu {
 constexpr int64_t kChunk = 16384;
 // Fewer elements than this per task are not worth a thread.
 constexpr int64_t kMinElementsPerTask = 32768;
-// Independent accumulators per reduction (vectorised by the compiler, combined in fixed order).
-constexpr int kLanes = 16;
 
 inline int64_t chunks_per_row(int64_t M) { return std::max<int64_t>(1, (M + kChunk - 1) / kChunk); }
 
@@ -68,23 +66,6 @@ inline void for_each_chunk(int64_t B, int64_t M, const F& f) {
       f(b, c, begin, std::min(M, begin + kChunk));
     }
   });
-}
-
-// Σ_{i in [begin, end)} term(i) in acc_t with kLanes independent accumulators (the inner loop
-// has a fixed trip count, which the compiler turns into SIMD code) and a fixed combining order.
-template <typename acc_t, typename Term>
-inline acc_t lane_sum(int64_t begin, int64_t end, const Term& term) {
-  acc_t acc[kLanes];
-  for (int l = 0; l < kLanes; ++l) acc[l] = acc_t(0);
-  int64_t i = begin;
-  for (; i + kLanes <= end; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) acc[l] += term(i + l);
-  }
-  for (int l = 0; i < end; ++i, ++l) acc[l] += term(i);
-  for (int w = kLanes / 2; w > 0; w /= 2) {
-    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
-  }
-  return acc[0];
 }
 
 // Per-row totals from per-chunk partial sums, added in chunk order.

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace fastgan {
 namespace cpu {
@@ -67,6 +68,12 @@ FASTGAN_INLINE void store(scalar_t* p, const Vec<acc_t>& v) {
   }
 }
 
+// a vector of c in every lane
+template <typename acc_t>
+FASTGAN_INLINE Vec<acc_t> splat(acc_t c) {
+  return Vec<acc_t>{} + c;
+}
+
 template <typename acc_t>
 FASTGAN_INLINE Vec<acc_t> vabs(Vec<acc_t> v) {
   return v < acc_t(0) ? -v : v;  // NaN stays NaN
@@ -74,8 +81,8 @@ FASTGAN_INLINE Vec<acc_t> vabs(Vec<acc_t> v) {
 
 template <typename acc_t>
 FASTGAN_INLINE Vec<acc_t> vsign(Vec<acc_t> d) {  // sign(0) = 0, sign(NaN) = NaN
-  const Vec<acc_t> one = acc_t(1) + d * acc_t(0), zero = d * acc_t(0);
-  return d > acc_t(0) ? one : (d < acc_t(0) ? -one : zero);
+  const Vec<acc_t> one = splat<acc_t>(1);
+  return d > acc_t(0) ? one : (d < acc_t(0) ? -one : d * acc_t(0));  // d is 0 or NaN in the last branch
 }
 
 template <typename acc_t>
@@ -91,7 +98,7 @@ template <typename acc_t, typename VF, typename SF>
 FASTGAN_INLINE acc_t reduce(int64_t n, const VF& f, const SF& g) {
   constexpr int W = kWidth<acc_t>;
   Vec<acc_t> acc[kRegs];
-  for (int r = 0; r < kRegs; ++r) acc[r] = Vec<acc_t>{} * acc_t(0);
+  for (int r = 0; r < kRegs; ++r) acc[r] = splat<acc_t>(0);
   int64_t i = 0;
   for (; i + kRegs * W <= n; i += kRegs * W) {
     for (int r = 0; r < kRegs; ++r) acc[r] += f(i + r * W);
@@ -190,6 +197,121 @@ FASTGAN_INLINE acc_t dot_diff_impl(const scalar_t* g, const scalar_t* real, cons
       });
 }
 
+// ---------------------------------------------------------------- adversarial_loss terms
+// Vector exp / log1p for fp32 (Cephes' single-precision polynomials, ~1 ulp); fp64 uses libm.
+FASTGAN_INLINE Vec<float> vexp(Vec<float> x) {
+  typedef int32_t VecI __attribute__((vector_size(kVecBytes)));
+  x = x > 88.3762626647949f ? splat(88.3762626647949f) : x;  // NaN passes through
+  x = x < -88.3762626647949f ? splat(-88.3762626647949f) : x;
+  Vec<float> fx = x * 1.44269504088896341f + 0.5f;
+  VecI t = __builtin_convertvector(fx, VecI);  // truncation; floor below
+  Vec<float> tf = __builtin_convertvector(t, Vec<float>);
+  tf = tf > fx ? tf - 1.0f : tf;
+  t = __builtin_convertvector(tf, VecI);
+  x = x - tf * 0.693359375f + tf * 2.12194440e-4f;
+  Vec<float> y = splat(1.9875691500e-4f);
+  y = y * x + 1.3981999507e-3f;
+  y = y * x + 8.3334519073e-3f;
+  y = y * x + 4.1665795894e-2f;
+  y = y * x + 1.6666665459e-1f;
+  y = y * x + 5.0000001201e-1f;
+  y = y * (x * x) + x + 1.0f;
+  VecI bits = (t + 127) << 23;  // 2^t
+  Vec<float> scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+
+// log(w) for w in [1, 2] (Cephes logf after splitting off a factor 2 above sqrt(2)).
+FASTGAN_INLINE Vec<float> vlog_1_2(Vec<float> w) {
+  const auto big = w > 1.41421356237f;
+  Vec<float> e = big ? splat(1.0f) : splat(0.0f);
+  Vec<float> z = (big ? w * 0.5f : w) - 1.0f;
+  Vec<float> y = splat(7.0376836292e-2f);
+  y = y * z - 1.1514610310e-1f;
+  y = y * z + 1.1676998740e-1f;
+  y = y * z - 1.2420140846e-1f;
+  y = y * z + 1.4249322787e-1f;
+  y = y * z - 1.6668057665e-1f;
+  y = y * z + 2.0000714765e-1f;
+  y = y * z - 2.4999993993e-1f;
+  y = y * z + 3.3333331174e-1f;
+  const Vec<float> z2 = z * z;
+  y = y * z2 * z - 2.12194440e-4f * e - 0.5f * z2;
+  return z + y + 0.693359375f * e;
+}
+
+// log1p(u) for u in [0, 1], accurate for tiny u: log(1 + u) · u / ((1 + u) − 1).
+FASTGAN_INLINE Vec<float> vlog1p_01(Vec<float> u) {
+  const Vec<float> w = 1.0f + u;
+  const Vec<float> d = w - 1.0f;
+  return d == 0.0f ? u : vlog_1_2(w) * (u / (d == 0.0f ? 1.0f + d : d));
+}
+
+FASTGAN_INLINE Vec<float> vrelu(Vec<float> t) { return t < 0.0f ? splat(0.0f) : t; }
+FASTGAN_INLINE Vec<float> vrelu_grad(Vec<float> t) { return t <= 0.0f ? splat(0.0f) : splat(1.0f); }
+
+FASTGAN_INLINE Vec<float> vsoftplus(Vec<float> x) {
+  const Vec<float> ax = x < 0.0f ? -x : x;
+  return (x > 0.0f ? x : splat(0.0f)) + vlog1p_01(vexp(-ax));
+}
+
+FASTGAN_INLINE Vec<float> vsigmoid(Vec<float> x) {
+  const Vec<float> ax = x < 0.0f ? -x : x;
+  const Vec<float> e = vexp(-ax);
+  const Vec<float> r = 1.0f / (1.0f + e);
+  return x >= 0.0f ? r : e * r;  // NaN takes e·r = NaN
+}
+
+// The vector forms of terms::adv_term / adv_term_grad (fp32).
+template <int K, bool REAL>
+FASTGAN_INLINE Vec<float> vadv_term(Vec<float> x, float target, float margin) {
+  if constexpr (K == terms::kBCE) return REAL ? vsoftplus(-x) : vsoftplus(x);
+  if constexpr (K == terms::kWGAN) return REAL ? -x : x;
+  if constexpr (K == terms::kLSGAN) return 0.5f * (x - target) * (x - target);
+  if constexpr (K == terms::kHinge) return REAL ? vrelu(margin - x) : vrelu(margin + x);
+  return REAL ? x : vrelu(margin - x);
+}
+
+template <int K, bool REAL>
+FASTGAN_INLINE Vec<float> vadv_term_grad(Vec<float> x, float target, float margin) {
+  if constexpr (K == terms::kBCE) return REAL ? -vsigmoid(-x) : vsigmoid(x);
+  if constexpr (K == terms::kWGAN) return splat(REAL ? -1.0f : 1.0f);
+  if constexpr (K == terms::kLSGAN) return x - target;
+  if constexpr (K == terms::kHinge) return REAL ? -vrelu_grad(margin - x) : vrelu_grad(margin + x);
+  return REAL ? splat(1.0f) : -vrelu_grad(margin - x);
+}
+
+// Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64.
+template <int K, bool REAL, typename scalar_t, typename acc_t>
+FASTGAN_INLINE acc_t adv_sum_impl(const scalar_t* x, int64_t n, acc_t target, acc_t margin) {
+  if constexpr (std::is_same_v<acc_t, float>) {
+    return reduce<float>(
+        n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return vadv_term<K, REAL>(load<float>(x + i), target, margin); },
+        [&](int64_t i) FASTGAN_LAMBDA_INLINE {
+          return terms::adv_term<K, REAL>(static_cast<float>(x[i]), target, margin);
+        });
+  } else {
+    acc_t s = acc_t(0);
+    for (int64_t i = 0; i < n; ++i) s += terms::adv_term<K, REAL>(static_cast<acc_t>(x[i]), target, margin);
+    return s;
+  }
+}
+
+template <int K, bool REAL, typename scalar_t, typename acc_t>
+FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int64_t n, acc_t target, acc_t margin) {
+  int64_t i = 0;
+  if constexpr (std::is_same_v<acc_t, float>) {
+    constexpr int W = kWidth<float>;
+    for (; i + W <= n; i += W) {
+      store<float>(dx + i, vadv_term_grad<K, REAL>(load<float>(x + i), target, margin) * s);
+    }
+  }
+  for (; i < n; ++i) {
+    dx[i] = static_cast<scalar_t>(s * terms::adv_term_grad<K, REAL>(static_cast<acc_t>(x[i]), target, margin));
+  }
+}
+
 // --------------------------------------------------------------- baseline / AVX2 variants
 bool cpu_has_avx2();
 
@@ -228,6 +350,28 @@ FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scala
 FASTGAN_MULTIVERSION(acc_t, dot_diff, (const scalar_t* g, const scalar_t* real, const scalar_t* fake, int64_t n),
                      (g, real, fake, n))
 
+#define FASTGAN_MULTIVERSION_KIND(ret, name, params, args)                                          \
+  template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
+  __attribute__((noinline)) ret name##_base params {                                                \
+    return name##_impl<K, REAL, scalar_t, acc_t> args;                                              \
+  }                                                                                                 \
+  template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
+  FASTGAN_AVX2_TARGET ret name##_avx2 params {                                                      \
+    return name##_impl<K, REAL, scalar_t, acc_t> args;                                              \
+  }                                                                                                 \
+  template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
+  inline ret name params {                                                                          \
+    return cpu_has_avx2() ? name##_avx2<K, REAL, scalar_t, acc_t> args                              \
+                          : name##_base<K, REAL, scalar_t, acc_t> args;                             \
+  }
+
+FASTGAN_MULTIVERSION_KIND(acc_t, adv_sum, (const scalar_t* x, int64_t n, acc_t target, acc_t margin),
+                          (x, n, target, margin))
+FASTGAN_MULTIVERSION_KIND(void, adv_grad, (const scalar_t* x, scalar_t* dx, acc_t s, int64_t n, acc_t target,
+                                           acc_t margin),
+                          (x, dx, s, n, target, margin))
+
+#undef FASTGAN_MULTIVERSION_KIND
 #undef FASTGAN_MULTIVERSION
 
 }  // namespace loops
