@@ -157,3 +157,42 @@ def test_adversarial_vector_math_over_a_wide_range(kind):
             (g,) = torch.autograd.grad(out, t)
             (gr,) = torch.autograd.grad(ref, t)
             torch.testing.assert_close(g, gr, equal_nan=True, rtol=1e-6, atol=0)
+
+
+def _nvcc() -> str | None:
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    for root in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if root and Path(root, "bin", "nvcc").exists():
+            return str(Path(root, "bin", "nvcc"))
+    return None
+
+
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc is not installed")
+def test_shared_terms_compile_for_the_gpu(tmp_path):
+    """csrc/common/terms.h is the one definition of the element-wise math for the CPU and the
+    CUDA kernels: every function compiles as __host__ __device__ code with nvcc."""
+    source = tmp_path / "terms_check.cu"
+    source.write_text(textwrap.dedent(f"""
+        #include "{ROOT / 'csrc' / 'common' / 'terms.h'}"
+        using namespace fastgan::terms;
+        template <typename T>
+        __global__ void all_terms(const T* x, T* out) {{
+          const T v = x[threadIdx.x];
+          T s = softplus(v) + sigmoid(v) + relu(v) + relu_grad(v) + sign(v);
+          s += adv_term<kBCE, true>(v, T(1), T(1)) + adv_term_grad<kBCE, false>(v, T(1), T(1));
+          s += adv_term<kWGAN, true>(v, T(1), T(1)) + adv_term_grad<kLSGAN, true>(v, T(1), T(1));
+          s += adv_term<kHinge, false>(v, T(1), T(1)) + adv_term_grad<kMargin, false>(v, T(1), T(1));
+          s += penalty_phi(v, true) + penalty_phi_grad(v, false) + penalty_grad_scale(v, T(1), true, T(1), T(4));
+          s += rec_term(v, 1) + rec_term_grad(v, 2) + lerp(v, T(2), T(0.5));
+          out[threadIdx.x] = s;
+        }}
+        template __global__ void all_terms<float>(const float*, float*);
+        template __global__ void all_terms<double>(const double*, double*);
+        """))
+    r = subprocess.run(
+        [_nvcc(), "-std=c++17", "-arch=sm_90", "-c", str(source), "-o", str(tmp_path / "terms_check.o")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
