@@ -30,21 +30,10 @@ try:  # tests/ as a package or as a plain directory on sys.path
 except ImportError:  # pragma: no cover
     import kernel_cases as kc
 
-from_dtype_ids = [pytest.param(d, id=kc.DTYPE_IDS[d]) for d in kc.DTYPES]
+dtype_params = [pytest.param(d, id=kc.DTYPE_IDS[d]) for d in kc.DTYPES]
 backend_params = [pytest.param(b, id=b) for b in kc.BACKENDS]
-compiled_only = pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(
-            b,
-            id=b,
-            marks=pytest.mark.skip(reason="reference is plain autograd: double backward is supported there, not refused")
-            if b == "reference"
-            else (),
-        )
-        for b in kc.BACKENDS
-    ],
-)
+# Compiled backends only: the reference is plain autograd, where double backward is supported.
+compiled_only = pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.COMPILED])
 needs_custom_ops = pytest.mark.skipif(
     not kc.HAS_CUSTOM_OPS,
     reason="torch.ops.fastgan is not registered: the compiled extension fastgan._C is not built here",
@@ -82,7 +71,7 @@ def test_compiled_backend_implements_every_operator(backend):
 
 
 # ------------------------------------------------------------------ forward and every gradient
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("spec", kc.ROW_SPECS, ids=kc.spec_id)
 @pytest.mark.parametrize("backend", backend_params)
 def test_interpolate(backend, spec, dtype):
@@ -90,7 +79,7 @@ def test_interpolate(backend, spec, dtype):
     kc.check_against_reference(backend, kc.interpolate_case(spec, dtype, dev(backend)), spec.id)
 
 
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("one_sided", [False, True], ids=["two_sided", "one_sided"])
 @pytest.mark.parametrize("spec", kc.GNP_SPECS, ids=kc.spec_id)
 @pytest.mark.parametrize("backend", backend_params)
@@ -100,7 +89,7 @@ def test_grad_norm_penalty(backend, spec, one_sided, dtype):
     kc.check_against_reference(backend, case, f"{spec.id} one_sided={one_sided}")
 
 
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("p", [1, 2], ids=["p1", "p2"])
 @pytest.mark.parametrize("spec", kc.ROW_SPECS, ids=kc.spec_id)
 @pytest.mark.parametrize("backend", backend_params)
@@ -110,7 +99,7 @@ def test_reconstruction_error(backend, spec, p, dtype):
     kc.check_against_reference(backend, case, f"{spec.id} p={p}")
 
 
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("kind", kc.KINDS)
 @pytest.mark.parametrize("spec,side", [pytest.param(sp, side, id=f"{sp.id}-{side}") for sp, side in kc.ADV_CASES])
 @pytest.mark.parametrize("backend", backend_params)
@@ -133,7 +122,7 @@ def test_adversarial_loss_default_parameters(backend, kind):
     kc.assert_matches(out, expected, kc.F32, f"{backend} adversarial_loss kind={kind} default parameters")
 
 
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("backend", backend_params)
 def test_bce_is_stable_for_large_logits(backend, dtype):
     """softplus(+-1e4) must not overflow; its derivative (a sigmoid) must stay finite."""
@@ -275,7 +264,7 @@ NAN = _nan_builders()
 NAN_IDS = list(NAN)
 
 
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("name", NAN_IDS)
 @pytest.mark.parametrize("backend", backend_params)
 def test_nan_propagates(backend, name, dtype):
@@ -290,7 +279,7 @@ def test_nan_propagates(backend, name, dtype):
 
 
 # ---------------------------------------------------------------------------- zero-norm rows
-@pytest.mark.parametrize("dtype", from_dtype_ids)
+@pytest.mark.parametrize("dtype", dtype_params)
 @pytest.mark.parametrize("center", [1.0, 0.0])
 @pytest.mark.parametrize("one_sided", [False, True], ids=["two_sided", "one_sided"])
 @pytest.mark.parametrize("spec", [kc.Spec("odd", kc.ODD), kc.Spec("long", kc.LONG), kc.Spec("B1", (1, 3, 4, 5)), kc.Spec("long_cl", kc.LONG, kc.L3)], ids=kc.spec_id)
@@ -404,8 +393,9 @@ def main_op_samples(name: str) -> list[tuple]:
         return [
             (t((3, 4, 5)), t((3, 4, 5)), t((3,))),
             (t((2, 3, 4, 5), kc.F64), t((2, 3, 4, 5), kc.F64, layout="channels_last"), t((2,), kc.F64)),
-            (t((1, 7), kc.BF16, rg=False), t((1, 7), kc.BF16, rg=False), t((1,), kc.BF16, rg=False)),
+            (t((1, 7), kc.BF16), t((1, 7), kc.BF16), t((1,), kc.BF16)),
             (t((4, 3)), t((4, 3), rg=False), t((4,), rg=False)),
+            (t((2, 3), kc.F16, rg=False, layout="strided"), t((2, 3), kc.F16, rg=False), t((2,), kc.F16, rg=False)),
         ]
     if name == "grad_norm_penalty":
         zero_row = kc.rows_with_norms((3, 6), g)
@@ -414,22 +404,25 @@ def main_op_samples(name: str) -> list[tuple]:
             (t((3, 4, 5), norm=True), 1.0, False),
             (t((2, 3, 4, 5), kc.F64, layout="channels_last", norm=True), 0.5, True),
             (zero_row.float().requires_grad_(True), 1.0, False),
-            (t((4, 6), kc.F16, rg=False, norm=True), 0.0, False),
+            (t((4, 6), kc.F16, norm=True), 0.0, False),
+            (t((2, 5), kc.BF16, rg=False, layout="permuted", norm=True), 1.0, True),
         ]
     if name == "reconstruction_error":
         return [
             (t((3, 4, 5)), t((3, 4, 5)), 1),
             (t((2, 3, 4, 5), kc.F64, layout="strided"), t((2, 3, 4, 5), kc.F64, layout="channels_last"), 2),
-            (t((2, 9), kc.BF16, rg=False), t((2, 9), kc.BF16, rg=False), 2),
+            (t((2, 9), kc.BF16), t((2, 9), kc.BF16), 2),
             (t((4, 3)), t((4, 3), rg=False), 1),
+            (t((3, 2), kc.F16, rg=False), t((3, 2), kc.F16, rg=False), 1),
         ]
     if name == "adversarial_loss":
         samples = [(t((4, 1)), t((4, 1)), kind, 0.75, -0.25, 1.5) for kind in kc.KINDS]
         samples += [
             (None, t((3, 1, 2, 2), kc.F64), "lsgan", 1.0, 0.0, 1.0),
-            (t((5,), kc.BF16, rg=False), None, "bce", 1.0, 0.0, 1.0),
+            (t((5,), kc.BF16), None, "bce", 1.0, 0.0, 1.0),
             (t((5, 1)), t((3, 1)), "hinge", 1.0, 0.0, 1.0),
-            (t((6,), positive=True), t((6,), rg=False, positive=True), "margin", 1.0, 0.0, 2.0),
+            (t((6,), kc.F16, positive=True), t((6,), kc.F16, rg=False, positive=True), "margin", 1.0, 0.0, 2.0),
+            (t((2, 3, 2, 2), layout="channels_last", rg=False), t((2, 3, 2, 2), rg=False), "wgan", 1.0, 0.0, 1.0),
         ]
         return samples
     return []
