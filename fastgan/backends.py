@@ -97,6 +97,13 @@ def register(op: str, backend: str, fn: Callable[..., Any]) -> None:
     _RESOLVED.clear()
 
 
+def register_compiled(op: str, fn: Callable[..., Any]) -> None:
+    """Register a ``torch.ops.fastgan`` op: the dispatcher runs its CPU kernel for the ``cpu``
+    backend and its CUDA kernel for the ``cuda`` backend."""
+    register(op, "cpu", fn)
+    register(op, "cuda", fn)
+
+
 # --------------------------------------------------------------------------------------------
 # the compiled extension
 _EXT_LOCK = threading.RLock()

@@ -76,11 +76,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> interpolate_backward(const at::Te
     std::vector<acc_t> partial(need_alpha ? B * C : 0);
     for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
       const int64_t o = b * M + begin, n = end - begin;
-      if (drp || dfp) {
-        loops::lerp_grad<scalar_t, acc_t>(gp + o, drp ? drp + o : nullptr, dfp ? dfp + o : nullptr,
-                                          static_cast<acc_t>(ap[b]), n);
+      const acc_t a = static_cast<acc_t>(ap[b]);
+      scalar_t* dr = drp ? drp + o : nullptr;
+      scalar_t* df = dfp ? dfp + o : nullptr;
+      if (need_alpha) {  // one pass: g, real and fake read once
+        partial[b * C + c] = loops::lerp_backward<scalar_t, acc_t>(gp + o, rp + o, fp + o, dr, df, a, n);
+      } else {
+        loops::lerp_grad<scalar_t, acc_t>(gp + o, dr, df, a, n);
       }
-      if (need_alpha) partial[b * C + c] = loops::dot_diff<scalar_t, acc_t>(gp + o, rp + o, fp + o, n);
     });
     if (need_alpha) {
       scalar_t* dap = dalpha.mutable_data_ptr<scalar_t>();

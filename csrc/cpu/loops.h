@@ -187,14 +187,34 @@ FASTGAN_INLINE void lerp_grad_impl(const scalar_t* g, scalar_t* dreal, scalar_t*
   }
 }
 
-// Σ g·(real − fake): alpha's gradient
+// The backward of interpolate in one pass when alpha's gradient is asked for: returns
+// Σ g·(real − fake) and writes dreal = a·g, dfake = (1 − a)·g where those are non-null.
 template <typename scalar_t, typename acc_t>
-FASTGAN_INLINE acc_t dot_diff_impl(const scalar_t* g, const scalar_t* real, const scalar_t* fake, int64_t n) {
-  return reduce<acc_t>(
-      n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return load<acc_t>(g + i) * (load<acc_t>(real + i) - load<acc_t>(fake + i)); },
-      [&](int64_t i) FASTGAN_LAMBDA_INLINE {
-        return static_cast<acc_t>(g[i]) * (static_cast<acc_t>(real[i]) - static_cast<acc_t>(fake[i]));
-      });
+FASTGAN_INLINE acc_t lerp_backward_impl(const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal,
+                                        scalar_t* dfake, acc_t a, int64_t n) {
+  constexpr int W = kWidth<acc_t>;
+  const acc_t b = acc_t(1) - a;
+  Vec<acc_t> acc[kRegs];
+  for (int r = 0; r < kRegs; ++r) acc[r] = splat<acc_t>(0);
+  const auto step = [&](int64_t j, Vec<acc_t>& sum) FASTGAN_LAMBDA_INLINE {
+    const auto v = load<acc_t>(g + j);
+    if (dreal) store<acc_t>(dreal + j, v * a);
+    if (dfake) store<acc_t>(dfake + j, v * b);
+    sum += v * (load<acc_t>(real + j) - load<acc_t>(fake + j));
+  };
+  int64_t i = 0;
+  for (; i + kRegs * W <= n; i += kRegs * W) {
+    for (int r = 0; r < kRegs; ++r) step(i + r * W, acc[r]);
+  }
+  for (; i + W <= n; i += W) step(i, acc[0]);
+  acc_t tail = acc_t(0);
+  for (; i < n; ++i) {
+    const acc_t v = static_cast<acc_t>(g[i]);
+    if (dreal) dreal[i] = static_cast<scalar_t>(a * v);
+    if (dfake) dfake[i] = static_cast<scalar_t>(b * v);
+    tail += v * (static_cast<acc_t>(real[i]) - static_cast<acc_t>(fake[i]));
+  }
+  return hsum<acc_t>(acc) + tail;
 }
 
 // ---------------------------------------------------------------- adversarial_loss terms
@@ -347,8 +367,10 @@ FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, sc
                      (real, fake, out, a, n))
 FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
                      (g, dreal, dfake, a, n))
-FASTGAN_MULTIVERSION(acc_t, dot_diff, (const scalar_t* g, const scalar_t* real, const scalar_t* fake, int64_t n),
-                     (g, real, fake, n))
+FASTGAN_MULTIVERSION(acc_t, lerp_backward,
+                     (const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal, scalar_t* dfake,
+                      acc_t a, int64_t n),
+                     (g, real, fake, dreal, dfake, a, n))
 
 #define FASTGAN_MULTIVERSION_KIND(ret, name, params, args)                                          \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \

@@ -89,9 +89,7 @@ def _register_compiled() -> None:
             _layout.empty_dense_like(fake) if need_fake else placeholder.clone(),
         )
 
-    op = torch.ops.fastgan.adversarial_loss.default
-    backends.register(OP, "cpu", op)
-    backends.register(OP, "cuda", op)
+    backends.register_compiled(OP, torch.ops.fastgan.adversarial_loss.default)
 
 
 backends.on_extension_loaded(_register_compiled)

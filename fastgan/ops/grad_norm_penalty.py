@@ -43,9 +43,7 @@ def _register_compiled() -> None:
     def _(grad_out, grads, norms, center, one_sided):
         return _layout.empty_in_common_layout(grads)
 
-    op = torch.ops.fastgan.grad_norm_penalty.default
-    backends.register(OP, "cpu", op)
-    backends.register(OP, "cuda", op)
+    backends.register_compiled(OP, torch.ops.fastgan.grad_norm_penalty.default)
 
 
 backends.on_extension_loaded(_register_compiled)

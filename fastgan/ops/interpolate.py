@@ -40,9 +40,7 @@ def _register_compiled() -> None:
             alpha.new_empty(alpha.shape) if need_alpha else placeholder.clone(),
         )
 
-    op = torch.ops.fastgan.interpolate.default
-    backends.register(OP, "cpu", op)
-    backends.register(OP, "cuda", op)
+    backends.register_compiled(OP, torch.ops.fastgan.interpolate.default)
 
 
 backends.on_extension_loaded(_register_compiled)

@@ -39,9 +39,7 @@ def _register_compiled() -> None:
             torch.empty_like(like) if need_recon else placeholder.clone(),
         )
 
-    op = torch.ops.fastgan.reconstruction_error.default
-    backends.register(OP, "cpu", op)
-    backends.register(OP, "cuda", op)
+    backends.register_compiled(OP, torch.ops.fastgan.reconstruction_error.default)
 
 
 backends.on_extension_loaded(_register_compiled)
