@@ -1,0 +1,14 @@
+"""Benchmark of ``fastgan.ops.adversarial_loss(real, fake, kind)`` for every kind, on (64, 1)
+logits and 64x1x30x30 PatchGAN maps, forward + backward w.r.t. real and fake.
+
+Providers: eager_idiom, best_eager, compiled (torch.compile of the reference), fastgan_<backend>
+for every available backend (see suite.py); cases and parametrisation in conftest.py. Every
+provider is checked against the reference before it is timed. Run with
+``python -m pytest benchmarks/test_bench_adversarial_loss.py --benchmark-only``.
+"""
+
+OP = "adversarial_loss"
+
+
+def test_adversarial_loss(bench, case, provider):
+    bench(case, provider)

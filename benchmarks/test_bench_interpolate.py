@@ -1,0 +1,14 @@
+"""Benchmark of ``fastgan.ops.interpolate(real, fake, alpha)``,
+forward + backward w.r.t. real, fake and alpha.
+
+Providers: eager_idiom, best_eager, compiled (torch.compile of the reference), fastgan_<backend>
+for every available backend (see suite.py); cases and parametrisation in conftest.py. Every
+provider is checked against the reference before it is timed. Run with
+``python -m pytest benchmarks/test_bench_interpolate.py --benchmark-only``.
+"""
+
+OP = "interpolate"
+
+
+def test_interpolate(bench, case, provider):
+    bench(case, provider)
