@@ -279,7 +279,7 @@ def resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
 
     Returns ``(backend_name, callable)``. The choice is cached per (op, device type, selection).
     """
-    key = (op, device.type, _SELECTION.get("name") or get_backend())
+    key = (op, device.type, get_backend())
     hit = _RESOLVED.get(key)
     if hit is not None:
         return hit

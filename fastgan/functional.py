@@ -178,7 +178,7 @@ def gradient_penalty(
     v.check_batched("real", real)
     v.check_like(("real", "fake"), real, fake)
     weight = v.check_nonneg("weight", weight)
-    center, one_sided = _gnp_op.validate(real, center, one_sided, names=("real", "center", "one_sided"))
+    center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
     if alpha is None:
         alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
     else:
