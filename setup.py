@@ -62,7 +62,12 @@ setup(
     ext_modules=ext_modules,
     cmdclass=cmdclass,
     install_requires=["torch>=2.6"],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        # fastgan train / bench: plots, progress bars, the bundled 8x8 digits
+        "train": ["matplotlib", "tqdm", "scikit-learn"],
+        "triton": ["triton>=3.6"],
+        "test": ["pytest>=7", "hypothesis", "pytest-benchmark", "matplotlib", "tqdm", "scikit-learn", "triton>=3.6"],
+    },
     entry_points={"console_scripts": ["fastgan = fastgan.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,4 +1,4 @@
-"""The ``fastgan`` command line: ``fastgan info``."""
+"""The ``fastgan`` command line: ``fastgan info``, ``bench``, ``train`` and ``check``."""
 
 from __future__ import annotations
 
@@ -79,11 +79,40 @@ def _print_info(info: dict[str, Any]) -> None:
             print(f"  {key}: {val}")
 
 
+# Sub-commands other than ``info`` live in their own modules, each with
+# ``add_arguments(parser)`` and ``run(args) -> int`` (exit status). They are imported only to
+# build the parser, so they must keep heavy imports (matplotlib, triton, ...) inside ``run``.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("fastgan.bench", "check every backend against the reference, then time it"),
+    "train": ("fastgan.train", "train a GAN of any family on toy data or 8x8 digits"),
+    "check": ("fastgan.check", "the correctness matrix on this machine (exit 1 on any failure)"),
+}
+
+
+def _subcommand_module(name: str):
+    import importlib
+
+    module_name, _ = SUBCOMMANDS[name]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name:
+            return None  # not part of this version of fastgan
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastgan", description="fused GAN loss kernels for PyTorch")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_info = sub.add_parser("info", help="versions, devices and the backends built and available")
     p_info.add_argument("--json", action="store_true", help="print the report as JSON")
+    modules = {}
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        mod = _subcommand_module(name)
+        if mod is None:
+            continue
+        modules[name] = mod
+        mod.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -95,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _print_info(info)
         return 0
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    return int(modules[args.command].run(args) or 0)
 
 
 if __name__ == "__main__":
