@@ -7,7 +7,8 @@ pinned to one release: a CPU machine installs the CPU build first, a GPU user ke
 The extension ``fastgan._C`` is built from ``csrc/``: a ``CppExtension`` with the CPU kernels, or
 a ``CUDAExtension`` that adds the CUDA kernels when torch has CUDA and nvcc is found. Set
 ``FASTGAN_NO_EXTENSION=1`` to install the pure-Python reference path only, and
-``FASTGAN_NATIVE=1`` to compile for this machine's CPU (``-march=native``).
+``FASTGAN_NATIVE=1`` to compile for this machine's CPU (``-march=native``), ``FASTGAN_NO_CUDA=1``
+to leave the CUDA kernels out of a build with a CUDA torch.
 """
 
 import glob
@@ -35,13 +36,25 @@ def _extensions():
     cxx = ["-O3", "-fopenmp", "-ffp-contract=off", "-DFASTGAN_PYTHON_MODULE"]
     if os.environ.get("FASTGAN_NATIVE") == "1":
         cxx.append("-march=native")
+    # CUDA kernels (csrc/cuda/*.cu) and their torch glue (csrc/cuda/bindings.cpp), when torch is a
+    # CUDA build and nvcc is there; FASTGAN_NO_CUDA=1 builds the CPU kernels only. GPU
+    # architectures: torch's TORCH_CUDA_ARCH_LIST, by default those of the visible GPUs. No
+    # --use_fast_math: the kernels keep IEEE division, sqrt, exp and log1p.
     cuda_sources = sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*.cpp"))
-    with_cuda = bool(torch.version.cuda) and CUDA_HOME is not None and bool(cuda_sources)
+    nvcc_found = CUDA_HOME is not None and any(
+        os.path.exists(os.path.join(CUDA_HOME, "bin", n)) for n in ("nvcc", "nvcc.exe")
+    )
+    with_cuda = (
+        os.environ.get("FASTGAN_NO_CUDA") != "1" and bool(torch.version.cuda) and nvcc_found and bool(cuda_sources)
+    )
     if with_cuda:
         ext = CUDAExtension(
             "fastgan._C",
             sources + cuda_sources,
-            extra_compile_args={"cxx": cxx + ["-DFASTGAN_WITH_CUDA"], "nvcc": ["-O3", "-DFASTGAN_WITH_CUDA"]},
+            extra_compile_args={
+                "cxx": cxx + ["-DFASTGAN_WITH_CUDA"],
+                "nvcc": ["-O3", "-lineinfo", "-DFASTGAN_WITH_CUDA"],
+            },
             extra_link_args=["-fopenmp"],
         )
     else:
