@@ -7,7 +7,8 @@ fastgan has four backends (DESIGN.md §3):
 ``cpu``
     C++ kernels of the compiled extension ``fastgan._C`` for CPU tensors.
 ``triton``
-    Triton kernels for CUDA (and ROCm) tensors.
+    Triton kernels for CUDA (and ROCm) tensors; with ``TRITON_INTERPRET=1`` set before fastgan is
+    imported, Triton's interpreter runs them on CPU tensors (slowly: for tests and debugging).
 ``cuda``
     CUDA C++ kernels of ``fastgan._C`` for CUDA tensors.
 
@@ -15,7 +16,8 @@ A backend is *available* when what it needs is present on this machine **and** i
 least one operator in this version of fastgan. The selection is ``"auto"`` by default: each call
 picks, from the device of its tensors, the first available backend of
 
-* CPU tensors: ``cpu`` → ``reference``
+* CPU tensors: ``cpu`` → ``reference`` (the interpreted ``triton`` backend is never picked
+  automatically)
 * CUDA tensors: ``cuda`` → ``triton`` → ``reference``
 
 A fixed backend is chosen with :func:`use_backend` (a setter and a context manager) or with the
@@ -70,6 +72,15 @@ _DEVICES: dict[str, frozenset[str] | None] = {
 }
 
 ENV_VAR = "FASTGAN_BACKEND"
+
+
+def triton_interpreter() -> bool:
+    """Whether ``TRITON_INTERPRET`` asks Triton to interpret kernels (on CPU tensors)."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip() not in ("", "0")
+
+
+if triton_interpreter():
+    _DEVICES["triton"] = frozenset({"cuda", "cpu"})
 
 
 class BackendUnavailableError(RuntimeError):
@@ -164,6 +175,8 @@ def _probe(name: str) -> tuple[bool, str]:
     if name == "triton":
         if importlib.util.find_spec("triton") is None:
             return False, "triton is not installed"
+        if triton_interpreter():
+            return True, "Triton kernels in Triton's interpreter (TRITON_INTERPRET=1), on CPU and CUDA tensors"
         if not torch.cuda.is_available():
             return False, "no CUDA (or ROCm) device is available"
         return True, "Triton kernels"

@@ -1,0 +1,121 @@
+"""``reconstruction_error`` in Triton: per-sample mean |x − recon|^p (p = 1, 2), one launch per
+direction. Forward: each program sums its chunk of a row; the last program adds each row's
+partials in chunk order (deterministic) and writes the (B,) means. Backward: element-wise with
+the per-sample incoming gradient read on the device."""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from fastgan.ops import _layout
+from fastgan.triton import _common as cm
+from fastgan.triton import _terms
+
+NAME = "fastgan_triton::reconstruction_error"
+
+
+@triton.jit
+def _rec_fwd(x, r, part, cnt, out, B, M, stride, C, TILES,
+             P: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr, FR: tl.constexpr, FC: tl.constexpr):
+    pid = tl.program_id(0)
+    b, start = cm.chunk_of(pid, C, TILES, BLOCK)
+    base = b.to(tl.int64) * stride
+    acc = tl.zeros([BLOCK], dtype=ACC)
+    for t in range(0, TILES):
+        offs = start + t * BLOCK + tl.arange(0, BLOCK)
+        m = offs < M
+        acc += _terms.rec_term(cm.load_acc(x + base, offs, m, ACC) - cm.load_acc(r + base, offs, m, ACC), P)
+    tl.store(part + pid, tl.sum(acc, axis=0))
+    if cm.arrive(cnt, B * C):
+        for r0 in range(0, B, FR):
+            rows = r0 + tl.arange(0, FR)
+            mean = _terms.div_rn(cm.row_sums(part, r0, B, C, FR, FC), tl.cast(M, ACC))
+            tl.store(out + rows, mean.to(out.dtype.element_ty), mask=rows < B)
+        cm.depart(cnt)
+
+
+@triton.jit
+def _rec_bwd(gout, gout_stride, x, r, dx, dr, M, stride, C, TILES,
+             NEED_X: tl.constexpr, NEED_R: tl.constexpr, P: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+    b, start = cm.chunk_of(tl.program_id(0), C, TILES, BLOCK)
+    base = b.to(tl.int64) * stride
+    s = tl.load(gout + b * gout_stride).to(ACC) * _terms.div_rn(tl.full([], 1.0, ACC), tl.cast(M, ACC))
+    for t in range(0, TILES):
+        offs = start + t * BLOCK + tl.arange(0, BLOCK)
+        m = offs < M
+        v = s * _terms.rec_term_grad(cm.load_acc(x + base, offs, m, ACC) - cm.load_acc(r + base, offs, m, ACC), P)
+        if NEED_X:
+            tl.store(dx + base + offs, v.to(dx.dtype.element_ty), mask=m)
+        if NEED_R:
+            tl.store(dr + base + offs, (-v).to(dr.dtype.element_ty), mask=m)
+
+
+@torch.library.custom_op(NAME, mutates_args=())
+def reconstruction_error(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
+    """Per-sample mean of |x − recon|^p, shape (B,), accumulated in fp32 (fp64 for fp64)."""
+    xs, rs = cm.common_layout(x, recon)
+    B, M = xs.shape[0], cm.row_stride(xs)
+    out = xs.new_empty((B,))
+    block, c, tiles = cm.row_split(B, M, xs.dtype, xs.device)
+    part = torch.empty(B * c, dtype=cm.acc_dtype(xs.dtype), device=xs.device)
+    with cm.on_device(xs):
+        _rec_fwd[(B * c,)](
+            xs, rs, part, cm.counter(xs.device), out, B, M, M, c, tiles,
+            P=p, ACC=cm.tl_acc(xs.dtype), BLOCK=block, FR=cm.FIN_ROWS, FC=cm.FIN_CHUNKS, **cm.LAUNCH,
+        )
+    return out
+
+
+@reconstruction_error.register_fake
+def _(x, recon, p):
+    return x.new_empty((x.shape[0],))
+
+
+@torch.library.custom_op(NAME + "_backward", mutates_args=())
+def reconstruction_error_backward(
+    grad_out: torch.Tensor, x: torch.Tensor, recon: torch.Tensor, p: int, need_x: bool, need_recon: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients w.r.t. x and recon (an empty placeholder for one not needed)."""
+    xs, rs = cm.common_layout(x, recon)
+    placeholder = _layout.not_needed(xs)
+    dx = torch.empty_like(xs) if need_x else placeholder
+    dr = torch.empty_like(xs) if need_recon else placeholder.clone()
+    if not (need_x or need_recon) or xs.numel() == 0:
+        return dx, dr
+    B, M = xs.shape[0], cm.row_stride(xs)
+    block, c, tiles = cm.row_split(B, M, xs.dtype, xs.device)
+    with cm.on_device(xs):
+        _rec_bwd[(B * c,)](
+            grad_out, grad_out.stride(0), xs, rs, dx if need_x else xs, dr if need_recon else xs, M, M, c, tiles,
+            NEED_X=need_x, NEED_R=need_recon, P=p, ACC=cm.tl_acc(xs.dtype), BLOCK=block, **cm.LAUNCH,
+        )
+    return dx, dr
+
+
+@reconstruction_error_backward.register_fake
+def _(grad_out, x, recon, p, need_x, need_recon):
+    like = _layout.empty_in_common_layout(x, recon)
+    placeholder = _layout.not_needed(like)
+    return (
+        torch.empty_like(like) if need_x else placeholder,
+        torch.empty_like(like) if need_recon else placeholder.clone(),
+    )
+
+
+def _setup_context(ctx, inputs, output):
+    x, recon, p = inputs
+    ctx.save_for_backward(x, recon)
+    ctx.p = p
+
+
+def _backward(ctx, grad):
+    x, recon = ctx.saved_tensors
+    nx, nr, _ = ctx.needs_input_grad
+    dx, dr = reconstruction_error_backward(grad, x, recon, ctx.p, nx, nr)
+    return (dx if nx else None), (dr if nr else None), None
+
+
+reconstruction_error.register_autograd(_backward, setup_context=_setup_context)
+cm.first_order_only(reconstruction_error_backward, "reconstruction_error")
