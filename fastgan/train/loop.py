@@ -265,8 +265,8 @@ class Trainer:
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            self._d_objective = DDP(self._d_objective, broadcast_buffers=False)
-            self._g_forward = DDP(self.G, broadcast_buffers=False)
+            self._d_objective = DDP(self._d_objective)
+            self._g_forward = DDP(self.G)
 
         self.step = 0
         self.history: dict[str, list[float]] = {"step": []}
@@ -362,11 +362,13 @@ class Trainer:
             self.history.setdefault(k, [math.nan] * (len(self.history["step"]) - 1)).append(val)
         return row
 
-    def fit(self, out_dir: str | None = None, progress: bool = True) -> None:
-        """Train until :attr:`step` reaches ``config.steps``: a progress bar with the live
-        losses, the logs recorded every ``log_every`` steps, a checkpoint every ``ckpt_every``
-        steps and at the end (into ``out_dir``, rank 0 or each rank's own file under DDP)."""
+    def fit(self, out_dir: str | None = None, progress: bool = True, stop_at: int | None = None) -> None:
+        """Train until :attr:`step` reaches ``config.steps`` (or ``stop_at``, to interrupt a run
+        on purpose): a progress bar with the live losses, the logs recorded every
+        ``log_every`` steps, a checkpoint every ``ckpt_every`` steps and where training stops
+        (into ``out_dir``; each rank writes its own file under DDP)."""
         cfg = self.config
+        end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         bar = None
         if progress and self.rank == 0:
             from tqdm import tqdm
@@ -374,7 +376,7 @@ class Trainer:
             bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{cfg.loss} {cfg.data}", unit="step", dynamic_ncols=True)
         start = time.perf_counter()
         try:
-            while self.step < cfg.steps:
+            while self.step < end:
                 logs = self.train_step()
                 if bar is not None:
                     bar.update(1)
@@ -382,7 +384,7 @@ class Trainer:
                     row = self.record(logs)
                     if bar is not None:
                         bar.set_postfix({k: f"{val:.3g}" for k, val in row.items()}, refresh=False)
-                if out_dir is not None and (self.step % cfg.ckpt_every == 0 or self.step == cfg.steps):
+                if out_dir is not None and (self.step % cfg.ckpt_every == 0 or self.step == end):
                     self.elapsed += time.perf_counter() - start
                     start = time.perf_counter()
                     self.save(checkpoint_path(out_dir, self.rank, self.world_size))
