@@ -8,34 +8,34 @@ with::
     python -m pytest benchmarks/ --benchmark-only --bench-sizes=all   # + 256x3x128x128
 
 Each test module names its operator in ``OP`` and has one test taking the ``case`` and
-``provider`` parameters (generated here from ``suite.CASES`` and ``suite.providers()``) and
-the ``bench`` fixture, which checks the provider against the reference and then times it.
+``provider`` parameters (generated here from :mod:`fastgan.bench.cases`, the cases and providers
+of ``fastgan bench``) and the ``bench`` fixture, which checks the provider against the reference
+and then times it. The measurement core (timers, copy bandwidth, ideal bytes, input rotation)
+is :mod:`fastgan.bench.timing`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 import warnings
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fastgan
+from fastgan.bench import cases as suite
+from fastgan.bench import timing as common
 
-import common  # noqa: E402
-import fastgan  # noqa: E402
-import suite  # noqa: E402
+DEVICE = common.get_device("cpu")
 
-SIZES = {"default": ("small", "large"), "small": ("small",), "all": ("small", "large", "target")}
+SIZES = {"default": ("small", "large"), "tiny": ("tiny",), "small": ("small",), "all": ("small", "large", "target")}
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("fastgan benchmarks")
     group.addoption(
         "--bench-sizes", choices=sorted(SIZES), default="default",
-        help="small: 64x3x64x64 (+ all logits); default: + 256x3x64x64; all: + 256x3x128x128",
+        help="tiny: smoke-test sizes; small: 64x3x64x64 (+ all logits); default: + 256x3x64x64; all: + 256x3x128x128",
     )
     group.addoption(
         "--bench-budget", type=float, default=1.0,
@@ -59,7 +59,7 @@ def pytest_generate_tests(metafunc):
     if op is None or "case" not in metafunc.fixturenames:
         return
     sizes = SIZES[metafunc.config.getoption("--bench-sizes")]
-    cases = [c for c in suite.CASES[op] if c.size in sizes]
+    cases = suite.select([op], list(sizes))
     names = list(suite.providers())
     wanted = metafunc.config.getoption("--bench-providers")
     if wanted:
@@ -75,7 +75,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 @pytest.fixture(scope="session")
 def copy_bandwidth():
     """Measured once per session, lazily (only when a benchmark actually runs)."""
-    return common.copy_bandwidth()
+    return common.CopyBandwidth(DEVICE).measure()
 
 
 @pytest.fixture
@@ -88,12 +88,13 @@ def bench(benchmark, request):
     def run(case: suite.Case, provider_name: str) -> None:
         prov = suite.providers()[provider_name]
         fn = prov.make(case)
-        suite.check(case, prov, fn)  # a wrong kernel is never timed (compiles `compiled` too)
-        sets = suite.input_sets(case)
+        res = suite.check(case, prov, fn)  # a wrong kernel is never timed (compiles `compiled` too)
+        assert res.ok, f"{provider_name} on {case.label}: {res.error or f'largest error {res.max_error:.3g} in {res.where}'}"
+        sets = suite.input_sets(case, DEVICE)
         step = suite.make_step(fn, sets)
         benchmark.group = f"{case.op} {case.id}"
         benchmark.extra_info.update(
-            provider=provider_name, ideal_bytes=case.ideal_bytes, input_sets=len(sets),
+            provider=provider_name, ideal_bytes=case.ideal_bytes(), input_sets=len(sets),
         )
         with prov.context():
             t0, calls = time.perf_counter(), 0
@@ -114,7 +115,7 @@ def bench(benchmark, request):
         stats = getattr(benchmark, "stats", None)
         if stats:  # None / empty under --benchmark-disable
             median = stats.stats.median
-            gbps = case.ideal_bytes / median / 1e9
+            gbps = case.ideal_bytes() / median / 1e9
             copy = request.getfixturevalue("copy_bandwidth")["GBps"]
             benchmark.extra_info.update(GBps=round(gbps, 2), share_of_copy_bw=round(gbps / copy, 3))
 

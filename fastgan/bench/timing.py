@@ -1,15 +1,25 @@
-"""Shared helpers of fastgan's benchmarks (DESIGN.md §5): machine description, measured copy
-bandwidth, ideal bytes per operator, input rotation, and the timing of forward + backward steps.
+"""The measurement core of ``fastgan bench`` (DESIGN.md §5): the device and machine description,
+the measured copy bandwidth, ideal bytes per operator, input rotation, timers, and the
+interleaved timing of forward + backward steps.
 
-Everything here times with :func:`time.perf_counter` and leaves ``torch.set_num_threads`` at its
-default, so every provider runs with the threads a user gets. Nothing here asserts on a time.
+Nothing here asserts on a time: a benchmark reports, it never fails because a machine is slow.
+
+Devices and timers (:func:`get_device`)
+---------------------------------------
+``cpu``
+    :class:`WallTimer` (``time.perf_counter``) at torch's default thread count, as users run.
+``cuda``
+    :class:`CudaEventTimer`: a CUDA event is recorded before and after the calls of a sample
+    on the current stream and the elapsed time read once the end event has completed, so a
+    sample measures the device's work, launch gaps included, and never the host racing ahead.
+    Warm-up and calibration end with ``torch.cuda.synchronize()``. Asking for ``cuda`` where
+    torch sees no CUDA device raises :class:`DeviceUnavailableError` with the reason.
 
 What is counted as "ideal bytes" (:func:`ideal_bytes`)
 -----------------------------------------------------
 The traffic column of DESIGN.md §2, for ONE forward + backward step with gradients w.r.t. every
-differentiable input, counting each big tensor read or written once from/to memory by a kernel
-that does no more than it must. ``N`` is the number of elements of one input, ``e`` the element
-size in bytes:
+differentiable input, counting each big tensor read or written once by a kernel that does no
+more than it must. ``N`` is the number of elements of one input, ``e`` the element size:
 
 =======================  ======================================  ==============================  =====
 operator                 forward                                 backward                        total
@@ -24,36 +34,33 @@ adversarial_loss         read real, fake once (Nr + Nf)          read real, fake
                                                                  write d_real, d_fake (Nr + Nf)
 =======================  ======================================  ==============================  =====
 
-Per-sample vectors of B elements (alpha, its gradient, the per-sample errors and their incoming
-gradient) and 0-dim values are not counted: they are at most B·e bytes, below 0.01 % of N·e at
-the benchmarked sizes. Write-allocate traffic (a cache line read before it is written) is not
-counted either, in the ideal bytes or in the copy bandwidth, so the two are comparable: "share
-of copy bandwidth" = (ideal bytes / time) / (copy bytes / copy time).
+Per-sample vectors of B elements and 0-dim values are not counted (below 0.01 % of N·e at the
+benchmarked sizes). Write-allocate traffic is counted neither here nor in the copy bandwidth,
+so the two are comparable: "share of copy bandwidth" = (ideal bytes / time) / (copy bytes /
+copy time).
 
-Copy bandwidth (:func:`copy_bandwidth`)
+Copy bandwidth (:class:`CopyBandwidth`)
 ---------------------------------------
-``y.copy_(x)`` on two fp32 buffers of ``max(8 × last-level cache, 256 MiB)`` each, counting
-``2 × x.nbytes`` (read x + write y) per copy, median of repeats after warm-up, at the default
-thread count.
+``y.copy_(x)`` on two fp32 buffers of ``max(8 × last-level cache, 256 MiB)`` each (the L2 cache
+on a GPU: a device-to-device copy), counting ``2 × x.nbytes`` (read x + write y) per copy,
+median of repeats after warm-up.
 
 Timing (:func:`measure`)
 ------------------------
 Each provider is a zero-argument *step*: one forward + ``torch.autograd.grad`` of the output
-(with a fixed random incoming gradient for non-scalar outputs) w.r.t. every differentiable input.
-``torch.autograd.grad`` rather than ``.backward()`` so that no ``.grad`` is accumulated (which
-would add a read + write of every gradient). Steps are warmed up, calibrated so that one sample
-lasts at least ``min_sample_s`` (several calls per sample for tiny inputs), then sampled in
-*interleaved rounds*: every round takes a few samples of every provider in turn (the order
-rotating from round to round), so a slow phase of a noisy machine hits all providers alike.
-Reported: the median time per call, and the inter-quartile range relative to it. The garbage
-collector is off while samples are taken.
+w.r.t. every differentiable input (no ``.grad`` is accumulated). Steps are warmed up, calibrated
+so that one sample lasts at least ``min_sample_s`` (several calls per sample for tiny inputs),
+then sampled in *interleaved rounds*: every round takes a few samples of every provider in turn
+(the order rotating from round to round), so a slow phase of a noisy machine hits all providers
+alike. Reported: the median time per call, and the inter-quartile range relative to it. The
+garbage collector is off while samples are taken.
 
 Input rotation (:func:`rotation_sets`)
 --------------------------------------
-When one input set (inputs + incoming gradient) is smaller than ``ROTATE_BYTES`` (4 × the
-last-level cache), several independent input sets are made and the step cycles through them,
-so that each timed call reads data that the previous call did not touch (cold-ish: out of L1/L2,
-mostly out of the LLC), as in a training step where these tensors come from other layers.
+When one input set (inputs + incoming gradient) is smaller than 4 × the last-level cache,
+several independent sets are made and the step cycles through them, so that each timed call
+reads data that the previous call did not touch, as in a training step where these tensors come
+from other layers.
 """
 
 from __future__ import annotations
@@ -74,6 +81,11 @@ import torch
 
 MiB = 1 << 20
 
+
+class DeviceUnavailableError(RuntimeError):
+    """The device asked for cannot be benchmarked on this machine."""
+
+
 # --------------------------------------------------------------------------------------------
 # machine
 
@@ -86,7 +98,7 @@ def _cache_size_bytes(text: str) -> int | None:
 
 
 def last_level_cache_bytes() -> int:
-    """Size of the largest (last-level) cache seen by CPU 0, from sysfs; 32 MiB if unknown."""
+    """Size of the largest (last-level) data cache seen by CPU 0, from sysfs; 32 MiB if unknown."""
     best_level, best = -1, None
     base = "/sys/devices/system/cpu/cpu0/cache"
     try:
@@ -101,14 +113,12 @@ def last_level_cache_bytes() -> int:
                 size = _cache_size_bytes(f.read())
             if kind != "Instruction" and size and level > best_level:
                 best_level, best = level, size
-    except OSError:
+    except (OSError, ValueError):
         pass
     return best or 32 * MiB
 
 
 LLC_BYTES = last_level_cache_bytes()
-#: an input set smaller than this is rotated (several sets cycled); see the module docstring
-ROTATE_BYTES = 4 * LLC_BYTES
 
 
 def cpu_model() -> str:
@@ -122,19 +132,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def short_machine_name() -> str:
-    """A file-name-friendly CPU name with the core count, e.g. ``amd-epyc-2c``."""
-    model = cpu_model()
-    model = re.sub(r"\((R|TM|tm|r)\)", " ", model)
-    model = re.sub(r"@.*$", "", model)
-    model = re.sub(r"\b(CPU|Processor|\d+-Core)\b", " ", model, flags=re.I)
-    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-") or platform.machine()
-    return f"{slug}-{os.cpu_count()}c"
+def _slug(text: str) -> str:
+    text = re.sub(r"\((R|TM|tm|r)\)", " ", text)
+    text = re.sub(r"@.*$", "", text)
+    text = re.sub(r"\b(CPU|Processor|\d+-Core|NVIDIA|GPU)\b", " ", text, flags=re.I)
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def machine_info() -> dict[str, Any]:
-    """What was measured on: CPU, cores, threads, caches, memory, torch, fastgan."""
+def short_machine_name(device: str = "cpu") -> str:
+    """A file-name-friendly name of what is measured: the CPU model and core count
+    (``amd-epyc-2c``), or the GPU model (``h200``)."""
+    if device == "cuda" and torch.cuda.is_available():
+        return _slug(torch.cuda.get_device_name()) or "cuda"
+    return f"{_slug(cpu_model()) or platform.machine()}-{os.cpu_count()}c"
+
+
+def machine_info(device: str = "cpu") -> dict[str, Any]:
+    """What was measured on: CPU, cores, threads, caches, memory, GPU, torch, fastgan."""
     info: dict[str, Any] = {
+        "device": device,
         "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -144,7 +160,6 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    # the allocator decides whether each new output is fresh pages (faulted in by the kernel)
     alloc = {k: v for k, v in os.environ.items() if k in ("LD_PRELOAD", "GLIBC_TUNABLES") or k.startswith("MALLOC_")}
     info["allocator"] = alloc or f"default ({platform.libc_ver()[0] or 'libc'} {platform.libc_ver()[1]})".strip()
     try:
@@ -157,19 +172,35 @@ def machine_info() -> dict[str, Any]:
             info["memory_GiB"] = round(int(f.readline().split()[1]) / (1 << 20), 1)
     except (OSError, ValueError, IndexError):
         pass
+    if device == "cuda" and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        info.update(
+            gpu=props.name,
+            gpu_memory_GiB=round(props.total_memory / (1 << 30), 1),
+            gpu_capability=f"{props.major}.{props.minor}",
+            gpu_multiprocessors=props.multi_processor_count,
+            gpu_l2_cache_MiB=getattr(props, "L2_cache_size", 0) / MiB or None,
+            torch_cuda=torch.version.cuda,
+        )
+    try:
+        import importlib.metadata
+
+        info["triton"] = importlib.metadata.version("triton")
+    except Exception:
+        info["triton"] = None
     try:
         import fastgan
 
         info["fastgan"] = fastgan.__version__
         info["fastgan_backends"] = fastgan.available_backends()
-    except Exception as exc:  # pragma: no cover - benchmarks still describe the machine
+    except Exception as exc:  # pragma: no cover - the benchmark still describes the machine
         info["fastgan"] = f"not importable: {exc}"
     return info
 
 
 # --------------------------------------------------------------------------------------------
-# other processes' CPU use (the machine is shared: a compiler on one of 2 cores stalls every
-# OpenMP barrier of the timed code, and the times jump by scheduler ticks)
+# other processes' CPU use (on a small shared machine, a compiler on one core stalls every
+# OpenMP barrier of the timed code and the times jump by scheduler ticks)
 
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -224,39 +255,141 @@ def wait_until_quiet(threshold: float = 0.1, max_wait_s: float = 60.0, window_s:
 
 
 # --------------------------------------------------------------------------------------------
+# timers
+
+
+class WallTimer:
+    """Host wall-clock timing (``time.perf_counter``) for CPU work."""
+
+    name = "perf_counter"
+
+    def sync(self) -> None:
+        """Nothing to wait for: CPU work is done when the call returns."""
+
+    def sample(self, step: Callable[[], Any], calls: int) -> float:
+        """Seconds per call of ``calls`` consecutive calls of ``step``."""
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            step()
+        return (time.perf_counter() - t0) / calls
+
+
+class CudaEventTimer:
+    """Device-side timing with CUDA events on the current stream.
+
+    ``event`` and ``synchronize`` default to ``torch.cuda.Event`` and
+    ``torch.cuda.synchronize``; they are parameters so that the timer's logic can be exercised
+    without a GPU (any object with ``record()``, ``synchronize()`` and ``elapsed_time(end)`` in
+    milliseconds will do).
+    """
+
+    name = "cuda events"
+
+    def __init__(self, event: Callable[..., Any] | None = None, synchronize: Callable[[], None] | None = None) -> None:
+        self._event = event or torch.cuda.Event
+        self._sync = synchronize or torch.cuda.synchronize
+
+    def sync(self) -> None:
+        self._sync()
+
+    def sample(self, step: Callable[[], Any], calls: int) -> float:
+        start, end = self._event(enable_timing=True), self._event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            step()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / calls
+
+
+# --------------------------------------------------------------------------------------------
+# devices
+
+
+@dataclass
+class Device:
+    """What a benchmark runs on: the torch device type, its timer and its cache size (for the
+    input rotation and the copy-bandwidth buffers)."""
+
+    type: str
+    timer: Any
+    cache_bytes: int
+    description: str
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.type)
+
+    @property
+    def rotate_bytes(self) -> int:
+        """An input set smaller than this is rotated (several sets cycled)."""
+        return 4 * self.cache_bytes
+
+    def synchronize(self) -> None:
+        self.timer.sync()
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why ``--device cuda`` cannot run here, or ``None`` when it can."""
+    if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+        return f"this torch ({torch.__version__}) is a CPU-only build"
+    if not torch.cuda.is_available():
+        return "torch sees no CUDA device (torch.cuda.is_available() is False)"
+    return None
+
+
+def get_device(name: str) -> Device:
+    """The :class:`Device` ``"cpu"`` or ``"cuda"``; :class:`DeviceUnavailableError` (with the
+    reason) when there is no usable CUDA device, ``ValueError`` for another name."""
+    if name == "cpu":
+        return Device("cpu", WallTimer(), LLC_BYTES, f"{cpu_model()}, {os.cpu_count()} logical CPUs, "
+                      f"{torch.get_num_threads()} torch threads")
+    if name == "cuda":
+        why = cuda_unavailable_reason()
+        if why is not None:
+            raise DeviceUnavailableError(f"--device cuda: no GPU to benchmark on: {why}")
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        l2 = getattr(props, "L2_cache_size", 0) or 64 * MiB
+        return Device("cuda", CudaEventTimer(), l2, f"{props.name} ({props.total_memory / (1 << 30):.0f} GiB)")
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {name!r}")
+
+
+# --------------------------------------------------------------------------------------------
 # copy bandwidth
 
 
 class CopyBandwidth:
-    """Measured copy bandwidth of ``y.copy_(x)`` (see the module docstring), in GB/s (1e9 B/s).
+    """Measured copy bandwidth of ``y.copy_(x)`` on ``device`` (see the module docstring), in
+    GB/s (1e9 B/s). The two buffers are allocated (and touched) once, so that the measurement
+    can be repeated cheaply during a run: the bandwidth of a shared VM moves from one minute to
+    the next."""
 
-    The two buffers are allocated (and touched) once, so that the measurement can be repeated
-    cheaply during a run: the bandwidth of a shared VM moves from one minute to the next.
-    """
-
-    def __init__(self, buffer_bytes: int | None = None) -> None:
-        nbytes = buffer_bytes or max(8 * LLC_BYTES, 256 * MiB)
-        self.x = torch.empty(nbytes // 4, dtype=torch.float32).normal_()
+    def __init__(self, device: Device, buffer_bytes: int | None = None) -> None:
+        self.device = device
+        nbytes = buffer_bytes or max(8 * device.cache_bytes, 256 * MiB)
+        self.x = torch.empty(nbytes // 4, dtype=torch.float32, device=device.type).normal_()
         self.y = torch.empty_like(self.x)
         self.y.copy_(self.x)
+        device.synchronize()
 
     def measure(self, repeats: int = 15, warmup: int = 2) -> dict[str, float]:
         """``{"GBps": median, "GBps_min": ..., "GBps_max": ..., "buffer_MiB": ...}``."""
-        x, y = self.x, self.y
-        for _ in range(warmup):
+        x, y, timer = self.x, self.y, self.device.timer
+
+        def copy() -> None:
             y.copy_(x)
-        times = []
+
+        for _ in range(warmup):
+            copy()
+        timer.sync()
         gc_was = gc.isenabled()
         gc.disable()
         try:
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                y.copy_(x)
-                times.append(time.perf_counter() - t0)
+            times = [timer.sample(copy, 1) for _ in range(repeats)]
         finally:
             if gc_was:
                 gc.enable()
-        rates = sorted(2 * x.nbytes / t / 1e9 for t in times)
+        rates = sorted(2 * x.nbytes / max(t, 1e-12) / 1e9 for t in times)
         return {
             "GBps": statistics.median(rates),
             "GBps_min": rates[0],
@@ -264,10 +397,8 @@ class CopyBandwidth:
             "buffer_MiB": x.nbytes / MiB,
         }
 
-
-def copy_bandwidth(buffer_bytes: int | None = None, repeats: int = 15, warmup: int = 3) -> dict[str, float]:
-    """One measurement of the copy bandwidth (see :class:`CopyBandwidth`)."""
-    return CopyBandwidth(buffer_bytes).measure(repeats, warmup)
+    def close(self) -> None:
+        del self.x, self.y
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,12 +427,12 @@ def ideal_bytes(op: str, numel: int, element_size: int = 4, *, backward: bool = 
 # input rotation
 
 
-def rotation_sets(set_bytes: int, max_sets: int = 64) -> int:
+def rotation_sets(set_bytes: int, rotate_bytes: int, max_sets: int = 64) -> int:
     """How many independent input sets to cycle so that one full cycle spans at least
-    ``ROTATE_BYTES`` (1 when a single set already does)."""
-    if set_bytes >= ROTATE_BYTES:
+    ``rotate_bytes`` (1 when a single set already does)."""
+    if set_bytes >= rotate_bytes:
         return 1
-    return max(2, min(max_sets, math.ceil(ROTATE_BYTES / max(set_bytes, 1))))
+    return max(2, min(max_sets, math.ceil(rotate_bytes / max(set_bytes, 1))))
 
 
 def rotating(sets: Sequence[Any]) -> Callable[[], Any]:
@@ -333,7 +464,7 @@ class Timing:
 
     @property
     def iqr_rel(self) -> float:
-        """Inter-quartile range relative to the median (a noise indicator)."""
+        """Inter-quartile range relative to the median (a noise indicator); NaN below 4 samples."""
         if len(self.samples) < 4:
             return float("nan")
         q = statistics.quantiles(self.samples, n=4)
@@ -344,16 +475,10 @@ class Timing:
         return min(self.samples)
 
 
-def _sample(step: Callable[[], Any], calls: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        step()
-    return (time.perf_counter() - t0) / calls
-
-
 def measure(
     steps: dict[str, Callable[[], Any]],
     *,
+    timer: Any = None,
     contexts: dict[str, Callable[[], Any]] | None = None,
     warmup_s: float = 0.1,
     min_warmup_calls: int = 3,
@@ -365,13 +490,15 @@ def measure(
 ) -> dict[str, Timing]:
     """Time every zero-argument ``step`` (one forward + backward each) in interleaved rounds.
 
-    ``contexts[name]()`` (optional) returns a context manager entered around every block of
-    ``name``'s calls (warm-up, calibration, each round's samples) — for instance
-    ``lambda: fastgan.use_backend("cpu")`` — so that the selection is fixed while it runs and
-    never leaks into another provider's calls.
+    ``timer`` is a :class:`WallTimer` (default) or :class:`CudaEventTimer`. ``contexts[name]()``
+    (optional) returns a context manager entered around every block of ``name``'s calls
+    (warm-up, calibration, each round's samples) — for instance ``lambda:
+    fastgan.use_backend("cpu")`` — so that the selection is fixed while it runs and never leaks
+    into another provider's calls.
 
     Each provider gets about ``budget_s`` of timed calls (at least ``min_samples`` samples).
     """
+    timer = timer or WallTimer()
     contexts = contexts or {}
     names = list(steps)
     ctx = {name: contexts.get(name, nullcontext) for name in names}
@@ -384,11 +511,14 @@ def measure(
             while calls < min_warmup_calls or time.perf_counter() - t0 < warmup_s:
                 step()
                 calls += 1
+                if calls % 8 == 0:
+                    timer.sync()  # on a GPU: the warm-up lasts warmup_s of device work
+            timer.sync()
             # median of a few short samples: robust to one call hit by another process
             reps = max(1, min(10, calls // 5))
-            t_call = statistics.median(_sample(step, reps) for _ in range(5))
+            t_call = statistics.median(timer.sample(step, reps) for _ in range(5))
         n = max(1, math.ceil(min_sample_s / max(t_call, 1e-9)))
-        total = int(min(max_samples, max(min_samples, budget_s / (n * t_call))))
+        total = int(min(max_samples, max(min_samples, budget_s / (n * max(t_call, 1e-9)))))
         timings[name] = Timing(calls=n)
         per_round[name] = max(1, math.ceil(total / rounds))
     gc_was = gc.isenabled()
@@ -399,10 +529,11 @@ def measure(
                 step, timing = steps[name], timings[name]
                 with ctx[name]():
                     step()  # re-warm after the other providers ran
+                    timer.sync()
                     gc.collect()
                     gc.disable()
                     for _ in range(per_round[name]):
-                        timing.samples.append(_sample(step, timing.calls))
+                        timing.samples.append(timer.sample(step, timing.calls))
                     if gc_was:
                         gc.enable()
     finally:
@@ -415,9 +546,9 @@ def measure(
 # formatting
 
 
-def fmt_time(seconds: float) -> str:
-    """A time in the unit that suits it (µs below 1 ms, ms otherwise)."""
-    if seconds != seconds:  # NaN
+def fmt_time(seconds: float | None) -> str:
+    """A time in the unit that suits it (µs below 1 ms, ms otherwise); ``–`` for none."""
+    if seconds is None or seconds != seconds:
         return "–"
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
