@@ -506,24 +506,24 @@ def reference(case: Case, device: str = "cpu") -> Callable[..., torch.Tensor]:
 _COMPILED: dict[Any, Callable[..., torch.Tensor]] = {}
 
 
-def configure_compile() -> None:
+def configure_compile(device: str = "cpu") -> None:
     """Room for every size and parameter of a run in one compiled object per operator
     (``dynamic=False`` recompiles per shape; past the recompile limit dynamo would silently fall
-    back to eager), and in-process compilation: no compile-worker processes left competing for
-    the cores with the timed code."""
+    back to eager), and on the CPU in-process compilation: no compile-worker processes left
+    competing for the cores with the timed code."""
     import torch._dynamo
     import torch._inductor.config
 
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
-    torch._inductor.config.compile_threads = 1
+    if device == "cpu":
+        torch._inductor.config.compile_threads = 1
 
 
 def _compiled_ref(op: str) -> Callable[..., torch.Tensor]:
     """``torch.compile`` of operator ``op``'s reference: one compiled object per operator,
     reused across sizes and parameters (each new one is a recompile, outside the timings)."""
-    configure_compile()
     if op not in _COMPILED:
         _COMPILED[op] = torch.compile(reference_fn(op), dynamic=False)
     return _COMPILED[op]
@@ -564,7 +564,7 @@ def compiled(case: Case, device: str = "cpu") -> Callable[..., torch.Tensor]:
     one function — except ``wgan-gp``, whose penalty needs a double backward that
     ``torch.compile`` does not support: there the reference operators are compiled one by one
     and composed in eager mode (what a user can do)."""
-    configure_compile()
+    configure_compile(device)
     if case.family:
         if case.op == "wgan-gp":
             return family_fn(_CompiledOps, case)

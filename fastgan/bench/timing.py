@@ -132,6 +132,18 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_is_virtual() -> bool:
+    """Whether the CPU flags say this runs under a hypervisor (a VM)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "hypervisor" in line.split()
+    except OSError:
+        pass
+    return False
+
+
 def _slug(text: str) -> str:
     text = re.sub(r"\((R|TM|tm|r)\)", " ", text)
     text = re.sub(r"@.*$", "", text)
@@ -152,6 +164,7 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     info: dict[str, Any] = {
         "device": device,
         "cpu_model": cpu_model(),
+        "virtual_machine": cpu_is_virtual(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -342,7 +355,8 @@ def get_device(name: str) -> Device:
     """The :class:`Device` ``"cpu"`` or ``"cuda"``; :class:`DeviceUnavailableError` (with the
     reason) when there is no usable CUDA device, ``ValueError`` for another name."""
     if name == "cpu":
-        return Device("cpu", WallTimer(), LLC_BYTES, f"{cpu_model()}, {os.cpu_count()} logical CPUs, "
+        vm = " VM" if cpu_is_virtual() else ""
+        return Device("cpu", WallTimer(), LLC_BYTES, f"{cpu_model()}{vm}, {os.cpu_count()} logical CPUs, "
                       f"{torch.get_num_threads()} torch threads")
     if name == "cuda":
         why = cuda_unavailable_reason()
