@@ -6,12 +6,16 @@ warnings as errors; the torch glue ``bindings.cpp`` compiles against the install
 launcher that the glue calls is defined by the ``.cu`` objects with exactly the declared signature
 (mangled names compared, so a drifted parameter type fails here rather than at import); the glue
 registers every operator declared in csrc/fastgan.cpp; setup.py builds all of it into a
-CUDAExtension when torch has CUDA. Running the kernels needs a GPU: the backend-parametrised
-kernel suite does that where one is present.
+CUDAExtension when torch has CUDA. And the kernels themselves run on the CPU: the .cu sources,
+built by the host compiler against a stand-in for the CUDA execution model (tests/cuda_emu.h),
+are called through their launchers and compared with the reference — their logic, not the GPU's
+timing or memory model, which the backend-parametrised kernel suite checks where a GPU is present.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import os
 import re
 import runpy
@@ -23,10 +27,17 @@ import pytest
 import torch
 import torch.utils.cpp_extension as cpp_extension
 
+
 ROOT = Path(__file__).resolve().parent.parent
 CUDA_DIR = ROOT / "csrc" / "cuda"
 CU_FILES = sorted(CUDA_DIR.glob("*.cu"))
 OPERATORS = ("interpolate", "grad_norm_penalty", "reconstruction_error", "adversarial_loss")
+_OP_MODULES = {op: importlib.import_module(f"fastgan.ops.{op}") for op in OPERATORS}
+GNP_REFERENCE = _OP_MODULES["grad_norm_penalty"].reference
+REC_REFERENCE = _OP_MODULES["reconstruction_error"].reference
+ADV_REFERENCE = _OP_MODULES["adversarial_loss"].reference
+ADV_KINDS = _OP_MODULES["adversarial_loss"].KINDS  # the order of the kind codes in csrc/common/terms.h
+INTERP_REFERENCE = _OP_MODULES["interpolate"].reference
 
 # The flags torch adds to every nvcc command of a CUDAExtension (no implicit half conversions,
 # relaxed constexpr), as this torch defines them.
@@ -255,3 +266,307 @@ def test_setup_builds_the_cuda_kernels_when_torch_has_cuda(monkeypatch, tmp_path
     (ext,) = captured[-1]["ext_modules"]
     assert not any("csrc/cuda" in Path(s).as_posix() for s in ext.sources)
     assert "-DFASTGAN_WITH_CUDA" not in ext.extra_compile_args["cxx"]
+
+
+# ------------------------------------------------------------------ the kernels, run on the CPU
+# The .cu sources, built by the host compiler against tests/cuda_emu.h (a CPU stand-in for blocks,
+# barriers, warp shuffles and atomics), run on CPU tensors through their raw-pointer launchers and
+# are compared with the float64 reference and its autograd gradients. This checks the kernels'
+# logic (chunking, tails, vector / scalar paths, reductions, the last-block hand-over) on every
+# machine; the GPU suite checks the rest where there is a GPU.
+def _emulated_sources(out_dir: Path) -> list[Path]:
+    sources = []
+    for cu in CU_FILES:
+        text = cu.read_text()
+        text = re.sub(r"(\w+<[^;<>]*>)<<<([^;]*?)>>>\(", r"::emu::launch(\2)(\1, ", text)
+        assert "<<<" not in text, f"{cu.name}: a launch the emulator cannot rewrite"
+        src = out_dir / f"{cu.stem}.emu.cpp"
+        src.write_text(f'#include "cuda_emu.h"\n#line 1 "{cu}"\n{text}')
+        sources.append(src)
+    return sources
+
+
+class _Kernels:
+    """The launchers of a shared library built from csrc/cuda, called on contiguous CPU tensors."""
+
+    class DeviceVector(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int), ("stride", ctypes.c_int64)]
+
+    DTYPES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+
+    def __init__(self, library: Path):
+        self.lib = ctypes.CDLL(str(library))
+        self.symbols = _symbols(_nm(library, "-D", "--defined-only"), "T")
+
+    def _fn(self, name: str, restype=ctypes.c_int):
+        prefix = f"_ZN7fastgan4cuda{len(name)}{name}E"
+        (mangled,) = [s for s in self.symbols if s.startswith(prefix)]
+        f = getattr(self.lib, mangled)
+        f.restype = restype
+        return f
+
+    def _call(self, name: str, *args) -> None:
+        assert self._fn(name)(*args) == 0, f"{name} returned an error"
+
+    @staticmethod
+    def _p(t):
+        if t is None:
+            return ctypes.c_void_p(None)
+        assert t.is_contiguous()
+        return ctypes.c_void_p(t.data_ptr())
+
+    def _vector(self, t: torch.Tensor):
+        return self.DeviceVector(t.data_ptr(), self.DTYPES[t.dtype], t.stride(0) if t.dim() == 1 else 0)
+
+    def _dt(self, t):
+        return ctypes.c_int(self.DTYPES[t.dtype])
+
+    @staticmethod
+    def _rows(t):
+        return ctypes.c_int64(t.shape[0]), ctypes.c_int64(t.numel() // t.shape[0])
+
+    def _workspace(self, name: str, *args):
+        n = self._fn(f"{name}_workspace_bytes", ctypes.c_size_t)(*args)
+        return torch.full((max(n, 1),), 0xAB, dtype=torch.uint8)  # garbage: the launcher clears what it needs
+
+    def grad_norm_penalty_forward(self, g, center, one_sided):
+        B, M = self._rows(g)
+        acc = torch.float64 if g.dtype == torch.float64 else torch.float32
+        loss, norms = torch.empty((), dtype=g.dtype), torch.empty(g.shape[0], dtype=acc)
+        ws = self._workspace("grad_norm_penalty", B, M, self._dt(g))
+        self._call("grad_norm_penalty_forward", self._p(g), B, M, self._dt(g), ctypes.c_double(center),
+                   ctypes.c_bool(one_sided), self._p(loss), self._p(norms), self._p(ws), None)
+        return loss, norms
+
+    def grad_norm_penalty_backward(self, gout, g, norms, center, one_sided):
+        B, M = self._rows(g)
+        dg = torch.empty_like(g)
+        self._call("grad_norm_penalty_backward", self._vector(gout), self._p(g), self._vector(norms), B, M,
+                   self._dt(g), ctypes.c_double(center), ctypes.c_bool(one_sided), self._p(dg), None)
+        return dg
+
+    def reconstruction_error(self, x, r, p):
+        B, M = self._rows(x)
+        out = torch.empty(x.shape[0], dtype=x.dtype)
+        ws = self._workspace("reconstruction_error", B, M, self._dt(x))
+        self._call("reconstruction_error_forward", self._p(x), self._p(r), B, M, self._dt(x), ctypes.c_int(p),
+                   self._p(out), self._p(ws), None)
+        return out
+
+    def reconstruction_error_backward(self, gout, x, r, p, need_x, need_r):
+        B, M = self._rows(x)
+        dx = torch.empty_like(x) if need_x else None
+        dr = torch.empty_like(x) if need_r else None
+        self._call("reconstruction_error_backward", self._vector(gout), self._p(x), self._p(r), B, M, self._dt(x),
+                   ctypes.c_int(p), self._p(dx), self._p(dr), None)
+        return dx, dr
+
+    def adversarial_loss(self, real, fake, kind, rt, ft, margin):
+        any_ = real if real is not None else fake
+        n_real = ctypes.c_int64(real.numel() if real is not None else 0)
+        n_fake = ctypes.c_int64(fake.numel() if fake is not None else 0)
+        loss = torch.empty((), dtype=any_.dtype)
+        ws = self._workspace("adversarial_loss", n_real, n_fake, self._dt(any_))
+        self._call("adversarial_loss_forward", self._p(real), n_real, self._p(fake), n_fake, self._dt(any_),
+                   ctypes.c_int(ADV_KINDS.index(kind)), ctypes.c_double(rt), ctypes.c_double(ft),
+                   ctypes.c_double(margin), self._p(loss), self._p(ws), None)
+        return loss
+
+    def adversarial_loss_backward(self, gout, real, fake, kind, rt, ft, margin):
+        any_ = real if real is not None else fake
+        dreal = torch.empty_like(real) if real is not None else None
+        dfake = torch.empty_like(fake) if fake is not None else None
+        self._call("adversarial_loss_backward", self._vector(gout), self._p(real),
+                   ctypes.c_int64(real.numel() if real is not None else 0), self._p(fake),
+                   ctypes.c_int64(fake.numel() if fake is not None else 0), self._dt(any_),
+                   ctypes.c_int(ADV_KINDS.index(kind)), ctypes.c_double(rt), ctypes.c_double(ft),
+                   ctypes.c_double(margin), self._p(dreal), self._p(dfake), None)
+        return dreal, dfake
+
+    def interpolate(self, real, fake, alpha):
+        B, M = self._rows(real)
+        out = torch.empty_like(real)
+        self._call("interpolate_forward", self._p(real), self._p(fake), self._vector(alpha), B, M, self._dt(real),
+                   self._p(out), None)
+        return out
+
+    def interpolate_backward(self, grad, real, fake, alpha, need_real, need_fake, need_alpha):
+        B, M = self._rows(grad)
+        dreal = torch.empty_like(grad) if need_real else None
+        dfake = torch.empty_like(grad) if need_fake else None
+        dalpha = torch.empty_like(alpha) if need_alpha else None
+        ws = self._workspace("interpolate_backward", B, M, self._dt(grad))
+        self._call("interpolate_backward", self._p(grad), self._p(real if need_alpha else None),
+                   self._p(fake if need_alpha else None), self._vector(alpha), B, M, self._dt(grad), self._p(dreal),
+                   self._p(dfake), self._p(dalpha), self._p(ws), None)
+        return dreal, dfake, dalpha
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory) -> _Kernels:
+    cuda_include = _cuda_include()
+    if cuda_include is None or shutil.which("g++") is None:
+        pytest.skip("the CUDA toolkit headers (next to nvcc) or g++ are not installed")
+    out_dir = tmp_path_factory.mktemp("emulated")
+    flags = ["g++", "-std=c++20", "-O1", "-fPIC", "-pthread", "-w", "-I", str(ROOT / "tests"), "-I", str(CUDA_DIR),
+             "-isystem", str(cuda_include)]
+    procs = []
+    for src in _emulated_sources(out_dir):
+        cmd = [*flags, "-c", str(src), "-o", str(src.with_suffix(".o"))]
+        procs.append((src, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+    for src, proc in procs:
+        output, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, f"{src.name}:\n{output}"
+    library = out_dir / "libfastgan_cuda_emulated.so"
+    r = subprocess.run(["g++", "-shared", "-pthread", *(str(s.with_suffix(".o")) for s, _ in procs), "-o",
+                        str(library)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return _Kernels(library)
+
+
+F32, F64, F16, BF16 = torch.float32, torch.float64, torch.float16, torch.bfloat16
+LONG = (2, 3, 100, 70)  # 21000 elements a row: several blocks a row in every dtype
+ODD = (3, 5, 7, 9)  # rows of 315 elements: the scalar path (rows not 16-byte aligned), partial groups
+
+
+def _random(shape, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+
+
+def _misaligned(t: torch.Tensor) -> torch.Tensor:
+    """The same values at an address that is not 16-byte aligned (the launchers' scalar path)."""
+    buf = torch.empty(t.numel() + 8, dtype=t.dtype)
+    out = buf[1 : 1 + t.numel()].view(t.shape)
+    out.copy_(t)
+    assert out.data_ptr() % 16 != 0
+    return out
+
+
+def _leaf64(t: torch.Tensor) -> torch.Tensor:
+    """A float64 copy that requires grad (never the input itself, even when it is float64)."""
+    return t.to(F64, copy=True).requires_grad_()
+
+
+def _reference_grads(out, inputs, gout):
+    return torch.autograd.grad(out, inputs, gout)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64, F16, BF16], ids=str)
+@pytest.mark.parametrize(
+    "shape, center, one_sided", [(LONG, 1.0, False), (ODD, 18.0, True), ((1, 3, 130, 130), 0.5, False)]
+)
+def test_emulated_grad_norm_penalty(kernels, dtype, shape, center, one_sided):
+    from kernel_cases import assert_matches
+
+    g = _random(shape, dtype, 1)
+    loss, norms = kernels.grad_norm_penalty_forward(g, center, one_sided)
+    g64 = _leaf64(g)
+    ref = GNP_REFERENCE(g64, center, one_sided)
+    assert_matches(loss, ref.detach().to(dtype), dtype, "loss")
+    ref_norms = g64.detach().flatten(1).norm(dim=1)
+    assert_matches(norms, ref_norms.to(norms.dtype), norms.dtype, "norms")
+    gout = torch.tensor(0.75, dtype=dtype)
+    dg = kernels.grad_norm_penalty_backward(gout, g, norms, center, one_sided)
+    (ref_dg,) = _reference_grads(ref, g64, gout.to(F64))
+    assert_matches(dg, ref_dg, dtype, "dgrads")
+
+
+def test_emulated_reductions_are_deterministic_and_path_independent(kernels):
+    """Same bits run to run (blocks finish in another order each launch) and whether the rows
+    are read with 16-byte vectors or element by element."""
+    g = _random(LONG, F32, 2)
+    first = kernels.grad_norm_penalty_forward(g, 1.0, False)
+    again = kernels.grad_norm_penalty_forward(g, 1.0, False)
+    scalar = kernels.grad_norm_penalty_forward(_misaligned(g), 1.0, False)
+    for other in (again, scalar):
+        assert torch.equal(first[0], other[0]) and torch.equal(first[1], other[1])
+    x, r = _random((1, 40000), BF16, 3), _random((1, 40000), BF16, 4)
+    out = kernels.reconstruction_error(x, r, 2)
+    assert torch.equal(out, kernels.reconstruction_error(_misaligned(x), _misaligned(r), 2))
+
+
+def test_emulated_nan_propagates(kernels):
+    g = _random(LONG, F32, 5)
+    g[1, 2, 50, 7] = float("nan")
+    loss, norms = kernels.grad_norm_penalty_forward(g, 1.0, False)
+    assert loss.isnan() and norms[1].isnan() and not norms[0].isnan()
+    dg = kernels.grad_norm_penalty_backward(torch.tensor(1.0), g, norms, 1.0, False)
+    assert dg[1].isnan().all() and not dg[0].isnan().any()
+    x, r = _random(ODD, F32, 6), _random(ODD, F32, 7)
+    x[2, 4, 6, 8] = float("nan")
+    out = kernels.reconstruction_error(x, r, 1)
+    assert out[2].isnan() and not out[:2].isnan().any()
+
+
+@pytest.mark.parametrize("dtype, shape", [(F32, LONG), (F16, ODD), (F64, (1, 3, 130, 130)), (BF16, LONG)], ids=str)
+@pytest.mark.parametrize("p", [1, 2])
+def test_emulated_reconstruction_error(kernels, dtype, shape, p):
+    from kernel_cases import assert_matches
+
+    x, r = _random(shape, dtype, 8), _random(shape, dtype, 9)
+    out = kernels.reconstruction_error(x, r, p)
+    x64, r64 = _leaf64(x), _leaf64(r)
+    ref = REC_REFERENCE(x64, r64, p)
+    assert_matches(out, ref.detach().to(dtype), dtype, "out")
+    # grad_out as autograd hands it over from .mean(): one value expanded over the batch (stride 0)
+    gout = torch.tensor(0.5, dtype=dtype).expand(shape[0])
+    dx, dr = kernels.reconstruction_error_backward(gout, x, r, p, True, True)
+    ref_dx, ref_dr = _reference_grads(ref, (x64, r64), gout.to(F64))
+    assert_matches(dx, ref_dx, dtype, "dx")
+    assert_matches(dr, ref_dr, dtype, "drecon")
+    gout = _random((shape[0],), dtype, 10)
+    _, dr = kernels.reconstruction_error_backward(gout, x, r, p, False, True)
+    (ref_dr,) = _reference_grads(REC_REFERENCE(x64, r64, p), r64, gout.to(F64))
+    assert_matches(dr, ref_dr, dtype, "drecon alone")
+
+
+ADV_PARAMS = (0.75, -0.25, 1.5)  # real_target, fake_target, margin
+
+
+@pytest.mark.parametrize("kind", ["bce", "wgan", "lsgan", "hinge", "margin"])
+@pytest.mark.parametrize("dtype, real_shape, fake_shape", [
+    (F32, (7, 1), (5, 1)),  # one block a side
+    (F32, (3, 1, 100, 100), None),  # several blocks, real only
+    (BF16, (64, 1, 30, 30), (3, 1, 100, 101)),  # several blocks a side, an odd numel
+], ids=str)
+def test_emulated_adversarial_loss(kernels, kind, dtype, real_shape, fake_shape):
+    from kernel_cases import assert_matches
+
+    real = _random(real_shape, dtype, 11)
+    fake = _random(fake_shape, dtype, 12) if fake_shape else None
+    loss = kernels.adversarial_loss(real, fake, kind, *ADV_PARAMS)
+    real64 = _leaf64(real)
+    fake64 = _leaf64(fake) if fake is not None else None
+    ref = ADV_REFERENCE(real64, fake64, kind, *ADV_PARAMS)
+    # terms of both signs cancel in the sum: the tolerance scales with their magnitude
+    scale = float(real64.detach().abs().mean() + (fake64.detach().abs().mean() if fake is not None else 0)) + 1
+    assert_matches(loss, ref.detach().to(dtype), dtype, "loss", scale=scale)
+    gout = torch.tensor(1.25, dtype=dtype)
+    dreal, dfake = kernels.adversarial_loss_backward(gout, real, fake, kind, *ADV_PARAMS)
+    inputs = (real64, fake64) if fake is not None else (real64,)
+    ref_grads = _reference_grads(ref, inputs, gout.to(F64))
+    assert_matches(dreal, ref_grads[0], dtype, "dreal")
+    if fake is not None:
+        assert_matches(dfake, ref_grads[1], dtype, "dfake")
+
+
+@pytest.mark.parametrize("dtype, shape", [(F32, LONG), (F16, ODD), (F64, (1, 3, 130, 130)), (BF16, (5, 37))], ids=str)
+def test_emulated_interpolate(kernels, dtype, shape):
+    from kernel_cases import assert_matches
+
+    real, fake = _random(shape, dtype, 13), _random(shape, dtype, 14)
+    alpha = torch.rand(shape[0], generator=torch.Generator().manual_seed(15), dtype=F64).to(dtype)
+    out = kernels.interpolate(real, fake, alpha)
+    r64, f64, a64 = (_leaf64(t) for t in (real, fake, alpha))
+    ref = INTERP_REFERENCE(r64, f64, a64)
+    assert_matches(out, ref.detach().to(dtype), dtype, "out")
+    grad = _random(shape, dtype, 16)
+    ref_grads = _reference_grads(ref, (r64, f64, a64), grad.to(F64))
+    dreal, dfake, dalpha = kernels.interpolate_backward(grad, real, fake, alpha, True, True, True)
+    scale = float((grad.to(F64) * (real.to(F64) - fake.to(F64))).abs().flatten(1).sum(1).max())
+    for got, want, what in zip((dreal, dfake, dalpha), ref_grads, ("dreal", "dfake", "dalpha")):
+        assert_matches(got, want, dtype, what, scale=scale if what == "dalpha" else 0.0)
+    _, dfake, dalpha = kernels.interpolate_backward(grad, real, fake, alpha, False, True, False)
+    assert dalpha is None
+    assert_matches(dfake, ref_grads[1], dtype, "dfake alone")

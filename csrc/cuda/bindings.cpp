@@ -119,9 +119,11 @@ at::Tensor interpolate(const at::Tensor& real_in, const at::Tensor& fake_in, con
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> interpolate_backward(const at::Tensor& grad_in, const at::Tensor& real_in,
-                                                                    const at::Tensor& fake_in, const at::Tensor& alpha_in,
-                                                                    bool need_real, bool need_fake, bool need_alpha) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> interpolate_backward(const at::Tensor& grad_in,
+                                                                    const at::Tensor& real_in,
+                                                                    const at::Tensor& fake_in,
+                                                                    const at::Tensor& alpha_in, bool need_real,
+                                                                    bool need_fake, bool need_alpha) {
   check_batched(real_in, "real");
   check_float(fake_in, "fake");
   check_float(grad_in, "grad");

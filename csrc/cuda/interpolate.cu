@@ -22,8 +22,8 @@ namespace {
 
 template <typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads)
-    lerp_forward_kernel(const T* __restrict__ real, const T* __restrict__ fake, DeviceVector alpha, int64_t M, Plan plan,
-                        T* __restrict__ out) {
+    lerp_forward_kernel(const T* __restrict__ real, const T* __restrict__ fake, DeviceVector alpha, int64_t M,
+                        Plan plan, T* __restrict__ out) {
   using A = Acc<T>;
   constexpr int V = VecWidth<T>::value;
   const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
