@@ -454,7 +454,8 @@ def _reference_grads(out, inputs, gout):
 
 @pytest.mark.parametrize("dtype", [F32, F64, F16, BF16], ids=str)
 @pytest.mark.parametrize(
-    "shape, center, one_sided", [(LONG, 1.0, False), (ODD, 18.0, True), ((1, 3, 130, 130), 0.5, False)]
+    "shape, center, one_sided",
+    [(LONG, 1.0, False), (ODD, 18.0, True), ((1, 3, 130, 130), 0.5, False), ((1, 37), 0.5, False)],  # last: 1 block
 )
 def test_emulated_grad_norm_penalty(kernels, dtype, shape, center, one_sided):
     from kernel_cases import assert_matches
@@ -527,6 +528,7 @@ ADV_PARAMS = (0.75, -0.25, 1.5)  # real_target, fake_target, margin
 @pytest.mark.parametrize("kind", ["bce", "wgan", "lsgan", "hinge", "margin"])
 @pytest.mark.parametrize("dtype, real_shape, fake_shape", [
     (F32, (7, 1), (5, 1)),  # one block a side
+    (F64, (6,), None),  # one block in all
     (F32, (3, 1, 100, 100), None),  # several blocks, real only
     (BF16, (64, 1, 30, 30), (3, 1, 100, 101)),  # several blocks a side, an odd numel
 ], ids=str)
