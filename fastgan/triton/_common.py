@@ -38,10 +38,11 @@ from fastgan.ops import _layout
 #: True when Triton runs kernels in its interpreter (``TRITON_INTERPRET=1``), on CPU tensors.
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0").strip() not in ("", "0")
 
-# In the interpreter every tile is a few numpy calls; small blocks and few programs keep the
-# tests fast and still split rows into several chunks (the same code paths as on a GPU).
-_INTERP_BLOCK = 64
-_INTERP_PROGRAMS = 8
+# In the interpreter each program costs milliseconds and each tile a few numpy calls: large
+# tiles and few programs keep the tests fast; rows longer than a few tiles are still split into
+# several chunks (the same code paths as on a GPU).
+_INTERP_BLOCK = 1024
+_INTERP_PROGRAMS = 4
 
 #: Finishing tile of the last program: rows × chunks of partial sums.
 FIN_ROWS = 64

@@ -111,12 +111,15 @@ def _(grad_out, grads, norms, center, one_sided):
 def _setup_context(ctx, inputs, output):
     grads, center, one_sided = inputs
     ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)  # no zeros for the norms' (absent) gradient
     ctx.save_for_backward(grads, output[1])
     ctx.center, ctx.one_sided = center, one_sided
 
 
 def _backward(ctx, grad_loss, grad_norms):
     grads, norms = ctx.saved_tensors
+    if grad_loss is None:
+        return None, None, None
     return grad_norm_penalty_backward(grad_loss, grads, norms, ctx.center, ctx.one_sided), None, None
 
 

@@ -1,0 +1,116 @@
+"""One kernel launch per direction per operator on the ``triton`` backend (issue: GPU goals).
+
+Counts the Triton launches and every aten operation that computes (anything but allocations,
+views and metadata) while the forward and the backward of each operator run on inputs the
+kernels read in place (contiguous or channels-last). Runs on the GPU when there is one, else in
+Triton's interpreter; the counting is the same.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fastgan
+
+try:
+    from tests import kernel_cases as kc
+except ImportError:  # pragma: no cover
+    import kernel_cases as kc
+
+pytestmark = pytest.mark.skipif("triton" not in fastgan.available_backends(), reason="the triton backend is not available here")
+
+#: aten ops that do not touch tensor data (allocation, views, metadata)
+NON_COMPUTE = {
+    "empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "view", "_unsafe_view", "reshape",
+    "alias", "detach", "as_strided", "expand", "t", "permute", "squeeze", "unsqueeze", "select", "slice", "lift_fresh",
+}
+
+
+LAUNCH_RANGE = "fastgan_test::triton_launch"
+
+
+class ComputeOps:
+    """The aten operations that compute (at any depth, inside the custom ops too), from the
+    profiler's CPU events."""
+
+    def __enter__(self):
+        self._prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        self._prof.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._prof.__exit__(*exc)
+        events = list(self._prof.events())
+        # the launches themselves (in the interpreter they copy data to and from numpy)
+        inside = [(e.time_range.start, e.time_range.end) for e in events if e.name == LAUNCH_RANGE]
+        self.ops = [
+            e.name for e in events
+            if e.name.startswith("aten::") and e.name.split("::", 1)[1] not in NON_COMPUTE
+            and not any(a <= e.time_range.start and e.time_range.end <= b for a, b in inside)
+        ]
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    from fastgan.triton import adversarial_loss, grad_norm_penalty, interpolate, reconstruction_error
+
+    counted: list[str] = []
+    for module in (adversarial_loss, grad_norm_penalty, interpolate, reconstruction_error):
+        for attr in dir(module):
+            kernel = getattr(module, attr)
+            if attr.startswith("_") and hasattr(kernel, "run") and hasattr(kernel, "fn"):
+                def run(*args, _orig=kernel.run, _name=attr, **kwargs):
+                    counted.append(_name)
+                    with torch.profiler.record_function(LAUNCH_RANGE):
+                        return _orig(*args, **kwargs)
+
+                monkeypatch.setattr(kernel, "run", run)
+    return counted
+
+
+DEV = kc.DEVICE["triton"]
+
+
+def _inputs(shape, channels_last=False):
+    g = torch.Generator().manual_seed(7)
+    def make(s=shape):
+        t = torch.randn(s, generator=g).to(DEV)
+        return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+    return make
+
+
+CASES = {
+    "interpolate": lambda mk: ((mk(), mk(), torch.rand(mk().shape[0], generator=torch.Generator().manual_seed(1)).to(DEV)),
+                               lambda a, b, al: fastgan.ops.interpolate(a, b, al)),
+    "grad_norm_penalty": lambda mk: ((mk(),), lambda g: fastgan.ops.grad_norm_penalty(g, 1.0, False)),
+    "reconstruction_error": lambda mk: ((mk(), mk()), lambda x, r: fastgan.ops.reconstruction_error(x, r, 2)),
+    "adversarial_loss": lambda mk: ((mk((5, 1, 3, 3)), mk((7, 1, 3, 3))),
+                                    lambda r, f: fastgan.ops.adversarial_loss(r, f, "bce")),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contig", "channels_last"])
+@pytest.mark.parametrize("op", list(CASES))
+def test_one_launch_per_direction(op, channels_last, launches):
+    mk = _inputs((3, 2, 5, 7), channels_last)
+    args, fn = CASES[op](mk)
+    leaves = [a.detach().clone(memory_format=torch.preserve_format).requires_grad_(True) for a in args]
+    with fastgan.use_backend("triton"):
+        out = fn(*leaves)  # warm-up: the first call may allocate the reduction counter
+        # the incoming gradient in the output's layout, as autograd hands it over in a network
+        cot = torch.empty_like(out).copy_(torch.randn(out.shape, generator=torch.Generator().manual_seed(3)))
+        torch.autograd.grad(out, leaves, cot)
+        launches.clear()
+        with ComputeOps() as fwd_mode:
+            out = fn(*leaves)
+        fwd = list(launches)
+        launches.clear()
+        with ComputeOps() as bwd_mode:
+            torch.autograd.grad(out, leaves, cot)
+        bwd = list(launches)
+    assert len(fwd) == 1, f"{op} forward launched {fwd}"
+    assert len(bwd) == 1, f"{op} backward launched {bwd}"
+    # nothing else computes: no copies, conversions or fills around the kernels
+    assert fwd_mode.ops == [], f"{op} forward also ran aten ops {fwd_mode.ops}"
+    assert bwd_mode.ops == [], f"{op} backward also ran aten ops {bwd_mode.ops}"
