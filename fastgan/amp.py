@@ -1,0 +1,128 @@
+"""Mixed precision: the WGAN-GP gradient penalty with a ``torch.amp.GradScaler``.
+
+With loss scaling, the gradient the penalty needs — ∇x̂ D(x̂) — has to be taken of the *scaled*
+critic output (otherwise small fp16 gradients underflow to 0), and then unscaled before the
+norm is computed (otherwise the penalty ``(‖g‖ − 1)²`` would be of ``scale·g``: huge, or inf).
+This is PyTorch's recipe for gradient penalties under AMP ("Automatic Mixed Precision examples",
+section "Gradient penalty"); :func:`gradient_penalty` follows it step by step:
+
+1. the critic runs on the per-sample interpolates under the caller's autocast state;
+2. ``torch.autograd.grad(scaler.scale(D(x̂).sum()), x̂, create_graph=True)`` — the scaled
+   gradient, outside autocast (backward passes do not run under autocast);
+3. the gradient is multiplied by ``1 / scale`` (ordinary arithmetic, not ``scaler.unscale_``: these
+   gradients belong to no optimizer). The scale is read as a tensor (``scaler.scale`` of a one),
+   never as a Python float, so nothing waits for the device;
+4. the penalty ``weight · mean_b φ(‖g_b‖₂ − center)`` is computed under autocast, as in the recipe,
+   with fastgan's ``grad_norm_penalty`` (which accumulates in fp32 for fp16/bf16 inputs).
+
+The caller then scales the total loss as usual::
+
+    scaler = torch.amp.GradScaler("cuda")
+    with torch.autocast("cuda", dtype=torch.float16):
+        d_loss = FG.wgan_critic_loss(D(real), D(fake))
+        d_loss = d_loss + fastgan.amp.gradient_penalty(D, real, fake, scaler)
+    scaler.scale(d_loss).backward()
+    scaler.step(opt_d)
+    scaler.update()
+
+If the scaled gradient overflowed (inf), the penalty is inf or NaN, so the parameters' gradients
+are too: ``scaler.step`` skips that step and ``scaler.update`` lowers the scale — the same
+mechanism that protects every other part of the loss. Without a scaler (``scaler=None``, or a
+disabled one) this is :func:`fastgan.functional.gradient_penalty`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from fastgan import _validation as v
+
+__all__ = ["gradient_penalty"]
+
+
+def _autocast_state(device_type: str) -> tuple[bool, torch.dtype]:
+    return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+
+
+def gradient_penalty(
+    critic: Callable[..., torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    scaler: torch.amp.GradScaler | None = None,
+    weight: float = 10.0,
+    center: float = 1.0,
+    one_sided: bool = False,
+    alpha: torch.Tensor | None = None,
+    **critic_kwargs: Any,
+) -> torch.Tensor:
+    """WGAN-GP's penalty ``weight · mean_b φ(‖∇x̂ D(x̂)_b‖₂ − center)`` under AMP loss scaling.
+
+    Arguments as :func:`fastgan.functional.gradient_penalty` (``x̂_b = fake_b + α_b (real_b −
+    fake_b)`` with one ``α_b ~ U[0, 1]`` per sample unless ``alpha`` is given; ``real`` and
+    ``fake`` are treated as constants; φ(t) = t², or ``max(t, 0)²`` when ``one_sided``), plus
+    ``scaler``, the ``torch.amp.GradScaler`` that scales the loss this penalty is added to.
+    ``fake`` may come from a generator run under autocast (fp16/bf16) while ``real`` is fp32:
+    both are interpolated in the wider dtype.
+
+    Call it where the rest of the loss is computed (inside ``torch.autocast`` when that is on):
+    the critic runs under that autocast state. Returns a 0-dim tensor that back-propagates into
+    the critic's parameters (the gradient is taken with ``create_graph=True``); no host sync.
+    """
+    from fastgan import functional as FG
+
+    # the operator modules (fastgan.ops re-exports functions of the same names)
+    gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
+    interp_op = importlib.import_module("fastgan.ops.interpolate")
+
+    v.check_batched("real", real)
+    v.check_float_tensor("fake", fake)
+    if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+        raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
+    if scaler is None or not scaler.is_enabled():
+        common = torch.promote_types(real.dtype, fake.dtype)
+        return FG.gradient_penalty(
+            critic, real.to(common), fake.to(common), weight=weight, center=center, one_sided=one_sided,
+            alpha=None if alpha is None else alpha.to(common), **critic_kwargs,
+        )
+    if not callable(critic):
+        raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
+    common = torch.promote_types(real.dtype, fake.dtype)
+    real, fake = real.detach().to(common), fake.detach().to(common)
+    v.check_like(("real", "fake"), real, fake)
+    weight = v.check_nonneg("weight", weight)
+    center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], device=real.device, dtype=common)
+    else:
+        v.check_float_tensor("alpha", alpha)
+        alpha = alpha.detach().to(common)
+        interp_op.validate(real, fake, alpha)
+
+    device_type = real.device.type
+    enabled, amp_dtype = _autocast_state(device_type)
+    with torch.enable_grad():
+        x_hat = interp_op._call(real, fake, alpha).requires_grad_(True)
+        # 1. the critic's forward, under the caller's autocast state
+        with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
+            out = critic(x_hat, **critic_kwargs)
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            raise TypeError(
+                "critic must return a floating-point tensor of scores, "
+                f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
+            )
+        if not out.requires_grad:
+            raise ValueError("critic's output does not depend on its input through autograd")
+        # 2. the scaled input gradient, outside autocast (the recipe's autograd.grad)
+        with torch.autocast(device_type, enabled=False):
+            (scaled_grads,) = torch.autograd.grad(scaler.scale(out.float().sum()), x_hat, create_graph=True)
+            # 3. unscale with ordinary arithmetic; the scale as a tensor (no host sync)
+            scale = scaler.scale(torch.ones((), dtype=torch.float32, device=real.device))
+            grads = scaled_grads * (1.0 / scale).to(scaled_grads.dtype)
+        # 4. the penalty, under autocast as in the recipe (fastgan accumulates in fp32)
+        with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
+            penalty = weight * gnp_op._call(grads, center, one_sided)
+    return penalty
