@@ -2,7 +2,7 @@
 they work on headless machines).
 
 * :func:`speedup_plot`: per operator (and one panel for the families' full losses), bars of the
-  speed-up over the eager idiom of every provider on every case; a line at 1.
+  speed-up over the eager idiom of every provider on every case (log scale); a line at 1×.
 * :func:`bandwidth_plot`: GB/s of ideal bytes of every provider on every operator case, against
   the measured copy bandwidth (dashed line).
 """
@@ -27,7 +27,7 @@ def _case_label(r: dict) -> str:
     return "\n".join(filter(None, (r["shape"], r["params"])))
 
 
-def _grouped_bars(ax, groups: list[str], providers: list[str], value) -> None:
+def _grouped_bars(ax, groups: list[str], providers: list[str], value, labels: bool = False) -> None:
     width = 0.8 / max(1, len(providers))
     for j, p in enumerate(providers):
         xs, ys = [], []
@@ -36,7 +36,9 @@ def _grouped_bars(ax, groups: list[str], providers: list[str], value) -> None:
             if v is not None:
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(v)
-        ax.bar(xs, ys, width=width, label=display(p))
+        bars = ax.bar(xs, ys, width=width, label=display(p))
+        if labels:
+            ax.bar_label(bars, labels=[f"{y:.2g}×" for y in ys], fontsize=6, padding=1)
     ax.set_xticks(range(len(groups)))
 
 
@@ -45,6 +47,8 @@ def speedup_plot(rows: list[dict], path: str, title: str) -> None:
     timed = [r for r in rows if r.get("speedup_vs_eager_idiom")]
     panels = list(dict.fromkeys("full losses" if r.get("family") else r["op"] for r in timed))
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter
+
     if not panels:
         fig, ax = plt.subplots(figsize=(6, 2))
         ax.text(0.5, 0.5, "nothing was timed", ha="center", va="center")
@@ -58,14 +62,17 @@ def speedup_plot(rows: list[dict], path: str, title: str) -> None:
         mine = [r for r in timed if ("full losses" if r.get("family") else r["op"]) == panel]
         groups = list(dict.fromkeys((r["op"] + "\n" if r.get("family") else "") + _case_label(r) for r in mine))
         val = {((r["op"] + "\n" if r.get("family") else "") + _case_label(r), r["provider"]): r["speedup_vs_eager_idiom"] for r in mine}
-        _grouped_bars(ax, groups, providers, lambda g, p: val.get((g, p)))
+        _grouped_bars(ax, groups, providers, lambda g, p: val.get((g, p)), labels=True)
         ax.set_xticklabels(groups, fontsize=7)
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_ylabel("× eager idiom")
+        ax.set_yscale("log", base=2)  # 0.5× and 2× equally far from 1×
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.margins(y=0.15)
+        ax.set_ylabel("speed-up over the eager idiom")
         ax.set_title(panel, fontsize=10)
         ax.legend(fontsize=7, ncol=min(5, len(providers)), loc="upper left")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
