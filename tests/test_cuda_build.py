@@ -402,26 +402,71 @@ class _Kernels:
         return dreal, dfake, dalpha
 
 
+def _emulated_glue(out_dir: Path) -> Path:
+    """bindings.cpp with the CUDA parts of torch replaced by tests/cuda_emu_torch.h, registering
+    its functions as the CPU kernels of a test library ``fastgan_emu`` with fastgan's schemas."""
+    text = (CUDA_DIR / "bindings.cpp").read_text()
+    text, n = re.subn(r"#include <c10/cuda/\w+\.h>\n", "", text)
+    assert n >= 1
+    text = text.replace('#include "launchers.h"', '#include "cuda_emu_torch.h"\n#include "launchers.h"', 1)
+    text, n = re.subn(r"\.is_cuda\(\)", ".is_cpu()", text)
+    assert n >= 1
+    text, n = re.subn(r"TORCH_LIBRARY_IMPL\(fastgan, CUDA, m\)", "TORCH_LIBRARY_IMPL(fastgan_emu, CPU, m)", text)
+    assert n == 1
+    defs = re.findall(r'm\.def\(((?:\s*"[^"]*")+)\s*\);', (ROOT / "csrc" / "fastgan.cpp").read_text())
+    assert len(defs) == len(_schema_ops())
+    text += "\nTORCH_LIBRARY(fastgan_emu, m) {\n" + "".join(f"  m.def({d.strip()});\n" for d in defs) + "}\n"
+    src = out_dir / "bindings.emu.cpp"
+    src.write_text(f'#line 1 "{CUDA_DIR / "bindings.cpp"}"\n{text}')
+    return src
+
+
 @pytest.fixture(scope="module")
-def kernels(tmp_path_factory) -> _Kernels:
+def emulated_objects(tmp_path_factory) -> tuple[list[Path], Path]:
+    """The kernels and the glue compiled for the CPU stand-in: (kernel objects, glue object)."""
     cuda_include = _cuda_include()
     if cuda_include is None or shutil.which("g++") is None:
         pytest.skip("the CUDA toolkit headers (next to nvcc) or g++ are not installed")
     out_dir = tmp_path_factory.mktemp("emulated")
-    flags = ["g++", "-std=c++20", "-O1", "-fPIC", "-pthread", "-w", "-I", str(ROOT / "tests"), "-I", str(CUDA_DIR),
-             "-isystem", str(cuda_include)]
+    common = ["g++", "-O1", "-fPIC", "-pthread", "-w", "-I", str(ROOT / "tests"), "-I", str(CUDA_DIR)]
+    jobs = [([*common, "-std=c++20", "-isystem", str(cuda_include)], src) for src in _emulated_sources(out_dir)]
+    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"
+    torch_includes = [flag for path in cpp_extension.include_paths() for flag in ("-isystem", path)]
+    glue = _emulated_glue(out_dir)
+    jobs.append(([*common, "-std=c++17", abi, *torch_includes, "-isystem", str(cuda_include)], glue))
     procs = []
-    for src in _emulated_sources(out_dir):
+    for flags, src in jobs:
         cmd = [*flags, "-c", str(src), "-o", str(src.with_suffix(".o"))]
         procs.append((src, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     for src, proc in procs:
         output, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, f"{src.name}:\n{output}"
-    library = out_dir / "libfastgan_cuda_emulated.so"
-    r = subprocess.run(["g++", "-shared", "-pthread", *(str(s.with_suffix(".o")) for s, _ in procs), "-o",
-                        str(library)], capture_output=True, text=True, timeout=300)
+    return [src.with_suffix(".o") for _, src in jobs[:-1]], glue.with_suffix(".o")
+
+
+def _link(objects: list[Path], library: Path, *flags: str) -> Path:
+    r = subprocess.run(["g++", "-shared", "-pthread", *map(str, objects), "-o", str(library), *flags],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    return _Kernels(library)
+    return library
+
+
+@pytest.fixture(scope="module")
+def kernels(emulated_objects) -> _Kernels:
+    """The launchers alone, called through ctypes."""
+    objects, _ = emulated_objects
+    return _Kernels(_link(objects, objects[0].parent / "libfastgan_cuda_emulated.so"))
+
+
+@pytest.fixture(scope="module")
+def emulated_ops(emulated_objects):
+    """The glue and the kernels as torch.ops.fastgan_emu.*, taking CPU tensors."""
+    objects, glue = emulated_objects
+    torch_lib = Path(torch.__file__).resolve().parent / "lib"
+    library = _link([glue, *objects], glue.parent / "libfastgan_glue_emulated.so", f"-L{torch_lib}",
+                    f"-Wl,-rpath,{torch_lib}", "-lc10", "-ltorch_cpu", "-ltorch")
+    torch.ops.load_library(str(library))
+    return torch.ops.fastgan_emu
 
 
 F32, F64, F16, BF16 = torch.float32, torch.float64, torch.float16, torch.bfloat16
@@ -572,3 +617,112 @@ def test_emulated_interpolate(kernels, dtype, shape):
     _, dfake, dalpha = kernels.interpolate_backward(grad, real, fake, alpha, False, True, False)
     assert dalpha is None
     assert_matches(dfake, ref_grads[1], dtype, "dfake alone")
+
+
+# ----------------------------------------------------- the glue, run on the CPU with the kernels
+# bindings.cpp built with CPU stand-ins for torch's CUDA guard, stream and error check: the same
+# calls go to torch.ops.fastgan_emu.* (glue + kernels) and to torch.ops.fastgan.* (the CPU
+# kernels), which must agree on every output's shape, dtype and strides (the layouts the fake
+# impls predict) and on the values.
+def _cpu_ops():
+    from fastgan import backends
+
+    if backends.extension() is None:
+        pytest.skip("fastgan._C is not built here: no CPU kernels to compare the glue with")
+    return torch.ops.fastgan
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    out = t.contiguous(memory_format=torch.channels_last)
+    assert not out.is_contiguous()
+    return out
+
+
+def _strided(t: torch.Tensor) -> torch.Tensor:
+    """The same values in every other element of the last dimension of a larger tensor."""
+    big = torch.full((*t.shape[:-1], 2 * t.shape[-1]), float("nan"), dtype=t.dtype)
+    out = big[..., ::2]
+    out.copy_(t)
+    return out
+
+
+def _assert_same_outputs(emu, cpu, what: str, scale: float = 0.0) -> None:
+    from kernel_cases import assert_matches
+
+    emu = emu if isinstance(emu, (tuple, list)) else (emu,)
+    cpu = cpu if isinstance(cpu, (tuple, list)) else (cpu,)
+    assert len(emu) == len(cpu)
+    for i, (e, c) in enumerate(zip(emu, cpu)):
+        name = f"{what}[{i}]"
+        assert (e.shape, e.dtype, e.stride()) == (c.shape, c.dtype, c.stride()), name
+        assert_matches(e, c.to(F64), c.dtype, name, scale=scale)
+
+
+@pytest.mark.parametrize("dtype", [F32, BF16], ids=str)
+@pytest.mark.parametrize("layout", ["channels_last", "mixed", "strided", "misaligned"])
+def test_emulated_glue_interpolate(emulated_ops, dtype, layout):
+    cpu = _cpu_ops()
+    real, fake, grad = (_random(LONG, dtype, s) for s in (20, 21, 22))
+    if layout == "channels_last":  # read as they are, outputs channels-last
+        real, fake, grad = _channels_last(real), _channels_last(fake), _channels_last(grad)
+    elif layout == "mixed":  # made contiguous
+        fake = _channels_last(fake)
+    elif layout == "strided":
+        real, grad = _strided(real), _strided(grad)
+    else:
+        real, fake, grad = _misaligned(real), _misaligned(fake), _misaligned(grad)
+    alpha = _strided(torch.rand(LONG[0], generator=torch.Generator().manual_seed(23), dtype=F64).to(dtype))
+    _assert_same_outputs(emulated_ops.interpolate(real, fake, alpha), cpu.interpolate(real, fake, alpha), "out")
+    scale = 4 * (LONG[1] * LONG[2] * LONG[3]) ** 0.5  # Σ g·(real − fake) over a row cancels
+    for needs in ((True, True, True), (False, True, False), (True, False, True)):
+        args = (grad, real, fake, alpha, *needs)
+        _assert_same_outputs(emulated_ops.interpolate_backward(*args), cpu.interpolate_backward(*args),
+                             f"backward {needs}", scale=scale)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided", "misaligned"])
+def test_emulated_glue_grad_norm_penalty(emulated_ops, layout):
+    cpu = _cpu_ops()
+    g = {"channels_last": _channels_last, "strided": _strided, "misaligned": _misaligned}[layout](_random(ODD, F32, 24))
+    fwd_emu = emulated_ops.grad_norm_penalty_forward(g, 1.0, False)
+    _assert_same_outputs(fwd_emu, cpu.grad_norm_penalty_forward(g, 1.0, False), "forward")
+    _assert_same_outputs(emulated_ops.grad_norm_penalty(g, 0.5, True), cpu.grad_norm_penalty(g, 0.5, True), "loss")
+    gout = torch.tensor(0.75)
+    _assert_same_outputs(emulated_ops.grad_norm_penalty_backward(gout, g, fwd_emu[1], 1.0, False),
+                         cpu.grad_norm_penalty_backward(gout, g, fwd_emu[1], 1.0, False), "backward")
+
+
+def test_emulated_glue_reconstruction_error(emulated_ops):
+    cpu = _cpu_ops()
+    x, recon = _strided(_random(LONG, F16, 25)), _channels_last(_random(LONG, F16, 26))
+    for p in (1, 2):
+        _assert_same_outputs(emulated_ops.reconstruction_error(x, recon, p), cpu.reconstruction_error(x, recon, p),
+                             f"p={p}")
+        gout = torch.tensor(0.5, dtype=F16).expand(LONG[0])  # stride 0, as from .mean()
+        for needs in ((True, True), (True, False), (False, False)):
+            args = (gout, x, recon, p, *needs)
+            _assert_same_outputs(emulated_ops.reconstruction_error_backward(*args),
+                                 cpu.reconstruction_error_backward(*args), f"backward p={p} {needs}")
+    with pytest.raises(RuntimeError, match="p must be 1 or 2"):
+        emulated_ops.reconstruction_error(x, recon, 3)
+    with pytest.raises(RuntimeError, match="recon has shape"):
+        emulated_ops.reconstruction_error(x, recon[:1], 2)
+
+
+def test_emulated_glue_adversarial_loss(emulated_ops):
+    cpu = _cpu_ops()
+    real = _strided(_random((64, 1, 30, 30), F64, 27))
+    fake = _channels_last(_random((4, 3, 6, 5), F64, 28))
+    gout = torch.tensor(1.5, dtype=F64)
+    for kind in ("bce", "hinge"):
+        for r, f in ((real, fake), (real, None), (None, fake)):
+            args = (r, f, kind, *ADV_PARAMS)
+            _assert_same_outputs(emulated_ops.adversarial_loss(*args), cpu.adversarial_loss(*args), kind, scale=1.0)
+            for needs in ((r is not None, f is not None), (False, f is not None)):
+                bargs = (gout, *args, *needs)
+                _assert_same_outputs(emulated_ops.adversarial_loss_backward(*bargs),
+                                     cpu.adversarial_loss_backward(*bargs), f"{kind} backward {needs}")
+    with pytest.raises(RuntimeError, match="kind must be one of"):
+        emulated_ops.adversarial_loss(real, None, "nope", *ADV_PARAMS)
+    with pytest.raises(RuntimeError, match="fake has dtype"):
+        emulated_ops.adversarial_loss(real, fake.float(), "bce", *ADV_PARAMS)
