@@ -53,7 +53,9 @@ def _extensions():
             sources + cuda_sources,
             extra_compile_args={
                 "cxx": cxx + ["-DFASTGAN_WITH_CUDA"],
-                "nvcc": ["-O3", "-lineinfo", "-DFASTGAN_WITH_CUDA"],
+                # --fmad=false: no contraction of a*b+c into FMA, like the CPU build
+                # (-ffp-contract=off) and the Triton kernels (enable_fp_fusion=False)
+                "nvcc": ["-O3", "-lineinfo", "--fmad=false", "-DFASTGAN_WITH_CUDA"],
             },
             extra_link_args=["-fopenmp"],
         )

@@ -57,7 +57,7 @@ TORCH_NVCC_FLAGS = list(
 )
 # setup.py's nvcc flags, sm_90 (the H100/H200 architecture), warnings as errors
 NVCC_FLAGS = [
-    "-std=c++17", "-arch=sm_90", "-O3", "-lineinfo", "-DFASTGAN_WITH_CUDA", *TORCH_NVCC_FLAGS,
+    "-std=c++17", "-arch=sm_90", "-O3", "-lineinfo", "--fmad=false", "-DFASTGAN_WITH_CUDA", *TORCH_NVCC_FLAGS,
     "--Werror", "all-warnings", "-Xcompiler", "-Wall,-Wextra",
 ]
 
@@ -264,7 +264,7 @@ def test_setup_builds_the_cuda_kernels_when_torch_has_cuda(monkeypatch, tmp_path
     sources = {Path(s).as_posix() for s in ext.sources}
     assert {f"csrc/cuda/{op}.cu" for op in OPERATORS} | {"csrc/cuda/bindings.cpp", "csrc/fastgan.cpp"} <= sources
     nvcc = ext.extra_compile_args["nvcc"]
-    assert {"-O3", "-lineinfo", "-DFASTGAN_WITH_CUDA"} <= set(nvcc)
+    assert {"-O3", "-lineinfo", "--fmad=false", "-DFASTGAN_WITH_CUDA"} <= set(nvcc)
     assert "--use_fast_math" not in nvcc and not any(f.startswith("-arch") for f in nvcc), "arch from torch"
     assert "-DFASTGAN_WITH_CUDA" in ext.extra_compile_args["cxx"]
 
