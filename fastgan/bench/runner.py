@@ -157,9 +157,31 @@ def _settings(args: argparse.Namespace) -> dict:
     )
 
 
-def _progress(total: int):
-    from tqdm import tqdm
+class _PlainProgress:
+    """What is used of a tqdm bar, printing plain lines (where tqdm is not installed)."""
 
+    def __init__(self, total: int) -> None:
+        self.n, self.total = 0, total
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        print(f"fastgan bench [{self.n + 1}/{self.total}] {text}", file=sys.stderr, flush=True)
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def write(self, msg: str, file=None) -> None:
+        print(msg, file=file or sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int):
+    """A tqdm progress bar on stderr (plain lines where tqdm is not installed)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _PlainProgress(total)
     return tqdm(total=total, file=sys.stderr, desc="fastgan bench", unit="case", dynamic_ncols=True, mininterval=0.5)
 
 
@@ -336,6 +358,8 @@ def main(args: argparse.Namespace) -> int:
             plots.speedup_plot(rows, stem + "-speedup.png", title)
             plots.bandwidth_plot(rows, copy_gbps, stem + "-bandwidth.png", title)
             files += [stem + "-speedup.png", stem + "-bandwidth.png"]
+        except ImportError as exc:
+            print(f"fastgan bench: no PNG plots ({exc}; pip install matplotlib)", file=sys.stderr)
         except Exception:  # a plot never costs the measurements
             traceback.print_exc()
             print("fastgan bench: the plots failed (the results are written)", file=sys.stderr)
