@@ -18,6 +18,7 @@ __all__ = [
     "check_per_sample",
     "check_same_device",
     "check_same_dtype",
+    "promote",
     "check_nonneg",
     "check_real",
     "check_bool",
@@ -76,12 +77,41 @@ def check_same_device(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> 
 
 
 def check_same_dtype(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
+    """The tensors must share one dtype -- except under ``torch.autocast`` for their device,
+    where floating tensors of different precisions meet by design (a generator's bf16 output and
+    fp32 data); the operators then compute in the widest of them (:func:`promote`)."""
     first = tensors[0].dtype
     for n, t in zip(names[1:], tensors[1:]):
         if t.dtype != first:
+            if autocast_mixes(tensors):
+                return
             raise TypeError(
                 f"{n} has dtype {t.dtype} but {names[0]} has dtype {first}; expected the same dtype"
             )
+
+
+def autocast_mixes(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether autocast is on for the tensors' device and they are all floating."""
+    if not all(t.is_floating_point() for t in tensors):
+        return False
+    try:
+        return torch.is_autocast_enabled(tensors[0].device.type)
+    except (RuntimeError, ValueError):  # a device type autocast does not know (e.g. meta)
+        return False
+
+
+def promote(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """The tensors in one dtype, the widest of theirs (``None`` entries kept). A no-op when
+    they already agree, which is always the case outside autocast (validation refuses mixed
+    dtypes there)."""
+    present = [t for t in tensors if t is not None]
+    first = present[0].dtype
+    if all(t.dtype == first for t in present[1:]):
+        return tensors
+    target = first
+    for t in present[1:]:
+        target = torch.promote_types(target, t.dtype)
+    return tuple(None if t is None else t.to(target) for t in tensors)
 
 
 def check_real(name: str, value: object) -> float:

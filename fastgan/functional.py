@@ -179,6 +179,7 @@ def gradient_penalty(
     v.check_like(("real", "fake"), real, fake)
     weight = v.check_nonneg("weight", weight)
     center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
+    real, fake = v.promote(real, fake)  # mixed only under autocast
     if alpha is None:
         alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
     else:

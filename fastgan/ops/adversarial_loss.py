@@ -109,6 +109,7 @@ def validate(real, fake, kind, real_target, fake_target, margin, names=("real", 
 
 
 def _call(real, fake, kind, real_target=1.0, fake_target=0.0, margin=1.0) -> torch.Tensor:
+    real, fake = v.promote(real, fake)  # mixed only under autocast
     _, fn = backends.resolve(OP, (real if real is not None else fake).device)
     return fn(real, fake, kind, real_target, fake_target, margin)
 

@@ -61,6 +61,7 @@ def validate(real: object, fake: object, alpha: object, names=("real", "fake", "
 
 
 def _call(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    real, fake, alpha = v.promote(real, fake, alpha)  # mixed only under autocast
     _, fn = backends.resolve(OP, real.device)
     return fn(real, fake, alpha)
 

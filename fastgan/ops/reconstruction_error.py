@@ -54,6 +54,7 @@ def validate(x: object, recon: object, p: object, names=("x", "recon", "p")) -> 
 
 
 def _call(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
+    x, recon = v.promote(x, recon)  # mixed only under autocast
     _, fn = backends.resolve(OP, x.device)
     return fn(x, recon, p)
 
