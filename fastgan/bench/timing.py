@@ -510,7 +510,9 @@ def measure(
     fastgan.use_backend("cpu")`` — so that the selection is fixed while it runs and never leaks
     into another provider's calls.
 
-    Each provider gets about ``budget_s`` of timed calls (at least ``min_samples`` samples).
+    Each provider gets about ``budget_s`` of timed calls (at least ``min_samples`` samples,
+    unless one round of a provider lasts more than twice its share ``budget_s / rounds``: a
+    calibration made while other processes ran can be far off, and the run must still end).
     """
     timer = timer or WallTimer()
     contexts = contexts or {}
@@ -535,6 +537,7 @@ def measure(
         total = int(min(max_samples, max(min_samples, budget_s / (n * max(t_call, 1e-9)))))
         timings[name] = Timing(calls=n)
         per_round[name] = max(1, math.ceil(total / rounds))
+    round_cap = max(2.0 * budget_s / rounds, min_sample_s)
     gc_was = gc.isenabled()
     try:
         for r in range(rounds):
@@ -546,8 +549,13 @@ def measure(
                     timer.sync()
                     gc.collect()
                     gc.disable()
+                    t_round = time.perf_counter()
                     for _ in range(per_round[name]):
                         timing.samples.append(timer.sample(step, timing.calls))
+                        # calibration on a busy machine can be far off: never spend more than
+                        # twice this round's share of the budget
+                        if time.perf_counter() - t_round > round_cap:
+                            break
                     if gc_was:
                         gc.enable()
     finally:
