@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def test_without_extension_only_reference_is_available():
     )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "['reference']"
+    assert lines[0] == str(["reference", "triton"] if TRITON_ON_GPU else ["reference"])
     assert "not built" in lines[1]
 
 
@@ -132,8 +133,15 @@ def test_no_fallback_warning_with_the_extension():
         FG.gradient_norm_penalty(torch.randn(2, 3))
 
 
+#: whether the triton backend runs here for real (a GPU and triton; not the interpreter)
+TRITON_ON_GPU = importlib.util.find_spec("triton") is not None and torch.cuda.is_available()
+
+
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **env}
+    """Run ``code`` in a fresh interpreter with this environment plus ``env``, without the test
+    session's TRITON_INTERPRET (conftest.py) unless ``env`` sets it."""
+    full_env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    full_env.update(env)
     return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120)
 
 
@@ -164,8 +172,28 @@ def test_environment_variable_unavailable_backend():
 
 
 def test_import_is_cheap():
-    """Importing fastgan does not import triton (the compiled extension, when built, loads at
-    import: that only maps a shared library)."""
+    """Importing fastgan imports triton only where the triton backend can run (a GPU, or the
+    interpreter asked for); the compiled extension, when built, loads at import: that only maps
+    a shared library."""
     r = _run("import sys, fastgan; print('triton' in sys.modules)")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["False"]
+    assert r.stdout.split() == [str(TRITON_ON_GPU)]
+
+
+def test_triton_interpreter_runs_the_triton_backend_on_cpu_tensors():
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("triton is not installed")
+    code = (
+        "import torch, fastgan\n"
+        "print(fastgan.available_backends())\n"
+        "x = torch.randn(3, 5, dtype=torch.float64)\n"
+        "with fastgan.use_backend('triton'):\n"
+        "    print(float(fastgan.ops.grad_norm_penalty(x, 1.0, False)))\n"
+        "with fastgan.use_backend('reference'):\n"
+        "    print(float(fastgan.ops.grad_norm_penalty(x, 1.0, False)))\n"
+    )
+    r = _run(code, TRITON_INTERPRET="1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert float(lines[1]) == pytest.approx(float(lines[2]), rel=1e-12)
+    assert "triton" in eval(lines[0])
