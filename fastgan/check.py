@@ -11,8 +11,9 @@ is 1 when any comparison fails or raises.
 
 Pass rule, per compared tensor: ``|actual − expected| <= atol + rtol·|expected|`` with
 ``atol = atol_scaled · scale + floor`` and ``scale = max|expected|`` (for results that sum
-terms of both signs, the magnitude of those terms); NaN and infinities must match exactly, and
-an expected value beyond the dtype's range must be the infinity it rounds to.
+terms of both signs, the magnitude of those terms); NaN and infinities must match exactly, an
+expected value beyond the dtype's range must be the infinity it rounds to, and one below the
+dtype's smallest normal number (``tiny``) is met by any result within ``tiny`` of it.
 
 =========  ============  ===========  ============  ===========  ==========
 dtype      operators:    rtol         atol_scaled   floor        families:
@@ -329,7 +330,10 @@ def compare(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, to
     diff = (a - e).abs()
     same = (a == e) | (a.isnan() & e.isnan())
     tol_t = atol + rtol * e_abs
-    bad = ~(((diff <= tol_t) & finite) | same)
+    # a value below the dtype's smallest normal number is met by any result within that number
+    tiny = torch.finfo(dtype).tiny
+    in_band = (e_abs < tiny) & (diff <= tiny)
+    bad = ~(((diff <= tol_t) & finite) | same | in_band)
     both = finite & torch.isfinite(a)
     max_err = diff[both].max().item() if bool(both.any()) else 0.0
     ratio = (diff[both] / tol_t[both].clamp_min(1e-300)).max().item() if bool(both.any()) else 0.0

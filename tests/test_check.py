@@ -213,6 +213,10 @@ def test_compare_rules():
     big = torch.tensor([1e5], dtype=torch.float64)
     assert check.compare(torch.tensor([float("inf")], dtype=torch.float16), big, torch.float16, check.OP_TOL[torch.float16])[2] is None
     assert check.compare(torch.tensor([6e4], dtype=torch.float16), big, torch.float16, check.OP_TOL[torch.float16])[2] is not None
+    # below fp32's normal range: any result within finfo.tiny passes, a larger one does not
+    e_tiny = torch.tensor([1e-50], dtype=torch.float64)
+    assert check.compare(torch.tensor([0.0]), e_tiny, torch.float32, tol)[2] is None
+    assert check.compare(torch.tensor([1e-37]), e_tiny, torch.float32, tol)[2] is not None
     # dtype and shape must match
     assert "dtype" in check.compare(ok.double(), e, torch.float32, tol)[2]
     assert "shape" in check.compare(ok[:2], e, torch.float32, tol)[2]

@@ -359,9 +359,6 @@ def test_every_row_has_calls_and_every_call_a_row():
 def test_every_public_function_appears_in_the_table():
     named = {f for r in ROWS for f in r["functions"]}
     for fn in FG.__all__:
-        if fn in ("clip_weights_",) or fn in named:
-            continue
-        # functions without arguments of their own to check are covered through the rows above
         assert fn in named, f"fastgan.functional.{fn} has no row in docs/errors.md"
     for op in fastgan.ops.__all__:
         assert f"ops.{op}" in named, f"fastgan.ops.{op} has no row in docs/errors.md"
