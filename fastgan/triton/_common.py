@@ -189,7 +189,10 @@ def chunk_of(pid, C, TILES, BLOCK: tl.constexpr):
 @triton.jit
 def arrive(cnt_ptr, programs):
     """Count this program as done; True in the last program of the launch (which then sees
-    every partial written before the other programs arrived)."""
+    every partial written before the other programs arrived). The barrier orders every thread's
+    stores before the (cumulative) release of the counter update; the last program reads the
+    partials from L2 (``.cg``), after its acquire."""
+    tl.debug_barrier()
     done = tl.atomic_add(cnt_ptr, 1, sem="acq_rel")
     return done == programs - 1
 
