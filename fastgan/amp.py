@@ -20,7 +20,7 @@ The caller then scales the total loss as usual::
     scaler = torch.amp.GradScaler("cuda")
     with torch.autocast("cuda", dtype=torch.float16):
         d_loss = FG.wgan_critic_loss(D(real), D(fake))
-        d_loss = d_loss + fastgan.amp.gradient_penalty(D, real, fake, scaler)
+        d_loss = d_loss + amp.gradient_penalty(D, real, fake, scaler)   # from fastgan import amp
     scaler.scale(d_loss).backward()
     scaler.step(opt_d)
     scaler.update()
