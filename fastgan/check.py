@@ -438,6 +438,13 @@ def backend_devices(backend_names: Sequence[str] | None = None, devices: Sequenc
             )
     if devices:
         devs = list(devices)
+        for d in devs:
+            try:
+                dt = torch.device(d).type
+            except (RuntimeError, TypeError) as exc:
+                raise ValueError(f"--device: {d!r} is not a device ({exc})") from None
+            if dt == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"--device: {d!r} asked for, but no CUDA device is available here")
     else:
         devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     runs_on: dict[str, Any] = getattr(backends, "_DEVICES", {})

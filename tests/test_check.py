@@ -180,6 +180,11 @@ def test_command_line_options():
 def test_unknown_or_unavailable_backend_is_a_usage_error():
     status, text = _check(backend_names=["fast"])
     assert status == 2 and "unknown backend 'fast'" in text
+    status, text = _check(devices=["gpu0"])
+    assert status == 2 and "--device" in text
+    if not torch.cuda.is_available():
+        status, text = _check(devices=["cuda"])
+        assert status == 2 and "no CUDA device" in text
     unavailable = [n for n, (ok, _) in backends.backend_status().items() if not ok]
     for name in unavailable:
         status, text = _check(backend_names=[name])
