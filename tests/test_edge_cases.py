@@ -492,3 +492,27 @@ def test_penalty_of_a_value_below_fp32_range_rounds_to_zero(backend):
         out = fastgan.ops.grad_norm_penalty(g, 0.0, False)
         (d,) = torch.autograd.grad(out, g)
     assert out.item() == 0.0 and abs(d.item() - 2 * 3e-40) <= torch.finfo(F32).tiny
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_penalties_on_one_value_per_sample(backend):
+    """Found while writing the property tests: inputs of shape (B,) (one value per sample, no
+    non-batch dimension) through the gradient penalty and R1, against the reference."""
+    _skip_unusable(backend)
+    device = dev(backend)
+    g = torch.Generator().manual_seed(19)
+    real, fake = torch.randn(6, generator=g).to(device), torch.randn(6, generator=g).to(device)
+    w = torch.tensor(0.7, device=device, requires_grad=True)
+
+    def critic(x):
+        return torch.tanh(w * x) * 2.0
+
+    results = {}
+    for be in (backend, "reference"):
+        with fastgan.use_backend(be):
+            gp = FG.gradient_penalty(critic, real, fake, alpha=torch.linspace(0, 1, 6, device=device))
+            r1 = FG.r1_penalty(critic, real)
+            results[be] = [gp, r1, *torch.autograd.grad(gp + r1, [w])]
+    for got, exp in zip(results[backend], results["reference"]):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-6)
