@@ -18,6 +18,15 @@ from fastgan.train import data as D
 from fastgan.train import metrics as M
 
 FAMILIES = fastgan.losses.available()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The tiny networks here run faster on one thread (and the CLI sets one for 2-D data)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 TINY = {"width": 16, "depth": 2, "batch_size": 32}
 
 
@@ -161,6 +170,10 @@ def test_conditional_metrics():
     wrong = c[(labels + 1) % 8]
     m = M.conditional_metrics(wrong, labels, c, s)
     assert m["in_requested_mode"] == 0.0 and m["modes"] == 8 and m["high_quality"] == 1.0
+    assert m["nearest_is_requested"] == 0.0
+    near = c[labels] + 5 * s  # off the mode, but nearer to it than to any other
+    m = M.conditional_metrics(near, labels, c, s)
+    assert m["in_requested_mode"] == 0.0 and m["nearest_is_requested"] == 1.0
     half = np.concatenate([right[:40], wrong[40:]])
     assert M.conditional_metrics(half, labels, c, s)["in_requested_mode"] == 0.5
     with pytest.raises(ValueError, match="labels"):
@@ -242,17 +255,23 @@ def test_resume_detects_a_difference():
 
 
 def test_checkpoint_from_another_configuration_is_refused(tmp_path):
-    t = make_trainer("gan", "ring8", steps=3, **TINY)
+    t = make_trainer("gan", "ring8", steps=3, lr_decay="none", **TINY)
     t.fit(str(tmp_path), progress=False)
-    other = make_trainer("gan", "ring8", steps=3, lr=1e-3, **TINY)
+    other = make_trainer("gan", "ring8", steps=3, lr=1e-3, lr_decay="none", **TINY)
     before = _snapshot(other)
     with pytest.raises(ValueError, match="lr_d"):
         other.load(str(tmp_path / "checkpoint.pt"))
     _assert_identical(before, _snapshot(other))  # nothing half-loaded
     with pytest.raises(ValueError, match="another configuration"):
-        make_trainer("lsgan", "ring8", steps=3, **TINY).load(str(tmp_path / "checkpoint.pt"))
+        make_trainer("lsgan", "ring8", steps=3, lr_decay="none", **TINY).load(str(tmp_path / "checkpoint.pt"))
     with pytest.raises(ValueError, match="beyond"):
-        make_trainer("gan", "ring8", steps=2, **TINY).load(str(tmp_path / "checkpoint.pt"))
+        make_trainer("gan", "ring8", steps=2, lr_decay="none", **TINY).load(str(tmp_path / "checkpoint.pt"))
+    # more steps is a valid continuation, except where the schedule depends on them
+    make_trainer("gan", "ring8", steps=5, lr_decay="none", **TINY).load(str(tmp_path / "checkpoint.pt"))
+    t = make_trainer("gan", "ring8", steps=3, **TINY)
+    t.fit(str(tmp_path / "decay"), progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        make_trainer("gan", "ring8", steps=5, **TINY).load(str(tmp_path / "decay" / "checkpoint.pt"))
     # the checkpoint loads with weights_only=True and carries its configuration
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["config"]["loss"] == "gan" and state["step"] == 3

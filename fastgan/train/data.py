@@ -38,6 +38,8 @@ class Dataset:
     centers: torch.Tensor | None = None
     sigma: float = 0.0
     image: bool = False
+    #: the data's standard deviation per coordinate (rounded), for the networks' fixed scaling
+    scale: float = 1.0
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
@@ -69,13 +71,17 @@ class GaussianMixture(Dataset):
 def ring8() -> GaussianMixture:
     angle = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     centers = 2.0 * torch.stack([angle.cos(), angle.sin()], dim=1)
-    return GaussianMixture("ring8", centers, 0.02)
+    d = GaussianMixture("ring8", centers, 0.02)
+    d.scale = math.sqrt(2.0)
+    return d
 
 
 def grid25() -> GaussianMixture:
     axis = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
     centers = torch.cartesian_prod(axis, axis)
-    return GaussianMixture("grid25", centers, 0.05)
+    d = GaussianMixture("grid25", centers, 0.05)
+    d.scale = math.sqrt(8.0)
+    return d
 
 
 class SwissRoll(Dataset):
@@ -83,6 +89,7 @@ class SwissRoll(Dataset):
 
     name = "swissroll"
     sigma = 0.05
+    scale = 1.4
     t_range = (1.5 * math.pi, 4.5 * math.pi)
 
     @classmethod

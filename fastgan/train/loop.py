@@ -70,10 +70,19 @@ EBGAN_MARGIN = {"ring8": 1.0, "grid25": 2.0, "swissroll": 1.0, "digits": 0.3}
 
 #: Per-dataset network and run defaults
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ring8": {"z_dim": 8, "width": 128, "depth": 3, "batch_size": 256, "steps": 2000},
-    "grid25": {"z_dim": 8, "width": 128, "depth": 3, "batch_size": 256, "steps": 4000},
-    "swissroll": {"z_dim": 8, "width": 128, "depth": 3, "batch_size": 256, "steps": 3000},
-    "digits": {"z_dim": 32, "width": 32, "depth": 0, "batch_size": 64, "steps": 3000},
+    "ring8": {"z_dim": 8, "width": 128, "depth": 3, "batch_size": 256, "steps": 1000},
+    "grid25": {"z_dim": 8, "width": 128, "depth": 3, "batch_size": 256, "steps": 2000},
+    "swissroll": {"z_dim": 8, "width": 128, "depth": 3, "batch_size": 256, "steps": 1000},
+    "digits": {"z_dim": 32, "width": 32, "depth": 0, "batch_size": 64, "steps": 1000},
+}
+
+
+#: Deviations from the published learning rate, for the quality targets on a 2-core CPU (the
+#: README's table says so): CGAN at Adam 2e-4 puts 60 % of its samples within 3σ of the requested
+#: ring8 mode after 2000 steps, at 1e-3 decayed linearly to 0, 99 %.
+TUNED: dict[tuple[str, str], dict[str, Any]] = {
+    ("cgan", "ring8"): {"lr_d": 1e-3, "lr_g": 1e-3, "steps": 2000},
+    ("cgan", "grid25"): {"lr_d": 1e-3, "lr_g": 1e-3},
 }
 
 
@@ -120,7 +129,10 @@ class Config:
 
 
 def default_config(loss: str, data: str, **overrides: Any) -> Config:
-    """The defaults of ``fastgan train --loss LOSS --data DATA`` with ``overrides`` applied.
+    """The defaults of ``fastgan train --loss LOSS --data DATA`` with ``overrides`` applied:
+    the family's published optimiser (:data:`FAMILY_DEFAULTS`), the dataset's networks and
+    steps (:data:`DATA_DEFAULTS`), learning rates decayed linearly to 0 on the 2-D data, and the
+    deviations of :data:`TUNED`.
 
     An override is a :class:`Config` field (``lr`` sets both ``lr_d`` and ``lr_g``) or a
     hyper-parameter of the loss (e.g. ``gp_weight=5.0``, ``clip_value=0.02``)."""
@@ -132,12 +144,12 @@ def default_config(loss: str, data: str, **overrides: Any) -> Config:
     kw: dict[str, Any] = dict(DATA_DEFAULTS[data])
     kw.update(optimizer=fam["optimizer"], lr_d=fam["lr"], lr_g=fam["lr"], betas=tuple(fam["betas"]))
     kw["n_critic"] = fl.create(loss).n_critic
+    if data != "digits":
+        kw["lr_decay"] = "linear"
+    kw.update(TUNED.get((loss, data), {}))
     hp: dict[str, Any] = {}
     if loss == "ebgan":
         hp["margin"] = EBGAN_MARGIN[data]
-    if loss == "wgan-gp" and data in ("ring8", "grid25", "swissroll"):
-        # deviation from the published lr 1e-4 (see the README): the 3-minute CPU budget
-        kw.update(lr_d=1e-3, lr_g=1e-3, lr_decay="linear")
     loss_params = set(fl.create(loss).hparams())
     fields = {f.name for f in dataclasses.fields(Config)}
     for key, val in overrides.items():

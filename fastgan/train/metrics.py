@@ -83,7 +83,8 @@ def mode_metrics(samples: Any, centers: Any, sigma: float) -> dict[str, Any]:
 
 def conditional_metrics(samples: Any, labels: Any, centers: Any, sigma: float) -> dict[str, Any]:
     """:func:`mode_metrics` plus ``in_requested_mode``: the share of samples within ``3σ`` of the
-    center of their requested mode ``labels`` (N,)."""
+    center of their requested mode ``labels`` (N,) (a high-quality sample of that mode), and
+    ``nearest_is_requested``: the share whose nearest mode is the requested one."""
     s = _np(samples, "samples", 2)
     y = _np(labels, "labels", 1).astype(np.int64)
     c = _np(centers, "centers", 2)
@@ -92,6 +93,8 @@ def conditional_metrics(samples: Any, labels: Any, centers: Any, sigma: float) -
     out = mode_metrics(s, c, sigma)
     dist = np.linalg.norm(s.astype(np.float64) - c[y].astype(np.float64), axis=1)
     out["in_requested_mode"] = float(np.mean(np.nan_to_num(dist, nan=np.inf) <= 3.0 * sigma)) if len(s) else 0.0
+    idx, _ = _nearest(np.nan_to_num(s, nan=np.inf), c)
+    out["nearest_is_requested"] = float(np.mean((idx == y) & np.isfinite(s).all(axis=1))) if len(s) else 0.0
     return out
 
 
@@ -131,7 +134,8 @@ def digit_classifier():
 def digit_metrics(samples: Any, labels: Any = None, threshold: float = 0.9) -> dict[str, Any]:
     """Digit samples (N, 1, 8, 8) in [−1, 1]: high quality when the classifier's top probability
     is ≥ ``threshold``; classes covered; with ``labels``, ``in_requested_mode`` is the share
-    whose high-quality prediction is the requested class."""
+    whose high-quality prediction is the requested class, ``nearest_is_requested`` the share
+    predicted as the requested class at any confidence."""
     s = _np(samples, "samples").reshape(len(samples), -1).astype(np.float64)
     prob = digit_classifier().predict_proba(np.nan_to_num(s, nan=0.0))
     pred, top = prob.argmax(axis=1), prob.max(axis=1)
@@ -140,4 +144,5 @@ def digit_metrics(samples: Any, labels: Any = None, threshold: float = 0.9) -> d
     if labels is not None:
         y = _np(labels, "labels", 1).astype(np.int64)
         out["in_requested_mode"] = float(np.mean(good & (pred == y))) if len(y) else 0.0
+        out["nearest_is_requested"] = float(np.mean(pred == y)) if len(y) else 0.0
     return out

@@ -1,7 +1,9 @@
 """Networks of ``fastgan train``.
 
 Toy 2-D data: MLPs (ReLU generator, LeakyReLU discriminator; no batch-coupling layers, so
-WGAN-GP's per-sample gradient penalty and DDP are exact). 8×8 digits: a small conv net.
+WGAN-GP's per-sample gradient penalty and DDP are exact), working at unit scale inside: D
+divides its input by the dataset's fixed ``scale`` (its standard deviation per coordinate), G
+multiplies its output by it. 8×8 digits: a small conv net.
 EBGAN/BEGAN use autoencoder discriminators that return ``(reconstruction, embedding)``.
 
 Conditional models (CGAN) take ``(x, labels)``: the one-hot label is concatenated to the input
@@ -44,29 +46,38 @@ def _with_labels(x: torch.Tensor, labels: torch.Tensor | None, n_classes: int) -
 
 
 class MLP(nn.Module):
-    """``x (+ one-hot label) → [Linear, act] × depth → Linear``."""
+    """``x (+ one-hot label) → [Linear, act] × depth → Linear``, with fixed scalings:
+    ``in_scale`` divides the input (a discriminator sees data of unit scale), ``out_scale``
+    multiplies the output (a generator's unit-scale output is mapped to the data's scale).
+    Both are constants of the architecture, not trained: the losses and penalties see the
+    data in its own units."""
 
-    def __init__(self, n_in: int, n_out: int, width: int, depth: int, n_classes: int = 0, leaky: bool = False) -> None:
+    def __init__(self, n_in: int, n_out: int, width: int, depth: int, n_classes: int = 0, leaky: bool = False,
+                 in_scale: float = 1.0, out_scale: float = 1.0) -> None:
         super().__init__()
         self.n_classes = n_classes
+        self.in_scale, self.out_scale = float(in_scale), float(out_scale)
         self.net = _mlp(n_in + n_classes, n_out, width, depth, _LeakyReLU if leaky else nn.ReLU)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_with_labels(x, labels, self.n_classes))
+        if self.in_scale != 1.0:
+            x = x / self.in_scale
+        y = self.net(_with_labels(x, labels, self.n_classes))
+        return y * self.out_scale if self.out_scale != 1.0 else y
 
 
 class MLPAutoEncoder(nn.Module):
     """Autoencoder discriminator for 2-D data: returns ``(reconstruction, embedding)``."""
 
-    def __init__(self, width: int, depth: int, code: int = 16, n_classes: int = 0) -> None:
+    def __init__(self, width: int, depth: int, code: int = 16, n_classes: int = 0, scale: float = 1.0) -> None:
         super().__init__()
-        self.n_classes = n_classes
+        self.n_classes, self.scale = n_classes, float(scale)
         self.encoder = _mlp(2 + n_classes, code, width, depth, _LeakyReLU)
         self.decoder = _mlp(code + n_classes, 2, width, depth, _LeakyReLU)
 
     def forward(self, x, labels=None):
-        code = self.encoder(_with_labels(x, labels, self.n_classes))
-        return self.decoder(_with_labels(code, labels, self.n_classes)), code
+        code = self.encoder(_with_labels(x / self.scale, labels, self.n_classes))
+        return self.decoder(_with_labels(code, labels, self.n_classes)) * self.scale, code
 
 
 class ConvGenerator(nn.Module):
@@ -142,6 +153,11 @@ def build_models(data, loss_name: str, *, z_dim: int, width: int, depth: int, co
         G: nn.Module = ConvGenerator(z_dim, width, k)
         D: nn.Module = ConvAutoEncoder(width, n_classes=k) if autoencoder else ConvDiscriminator(width, k)
     else:
-        G = MLP(z_dim, 2, width, depth, k)
-        D = MLPAutoEncoder(width, depth, n_classes=k) if autoencoder else MLP(2, 1, width, depth, k, leaky=True)
+        scale = data.scale
+        G = MLP(z_dim, 2, width, depth, k, out_scale=scale)
+        D = (
+            MLPAutoEncoder(width, depth, n_classes=k, scale=scale)
+            if autoencoder
+            else MLP(2, 1, width, depth, k, leaky=True, in_scale=scale)
+        )
     return G, D
