@@ -6,8 +6,8 @@ backend available on the device — is first checked against the reference (✓/
 error; a wrong or failing provider is never timed), then timed in interleaved rounds in one
 process. Prints one table and writes JSON, CSV, markdown and PNG plots to ``--out``::
 
-    fastgan bench --quick                      # about a minute on 2 CPU cores
-    fastgan bench                              # every size: about 10 minutes on 2 cores
+    fastgan bench --quick                      # a few small cases of each operator and loss
+    fastgan bench                              # every case and size
     fastgan bench --device cuda --out results/ # on a GPU: CUDA-event timing
     fastgan bench --ops wgan-gp,interpolate --e2e
 
@@ -84,8 +84,8 @@ def _nonneg(text: str) -> float:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``fastgan bench``."""
     p.add_argument("--quick", action="store_true",
-                   help="a few cases of every operator and loss at the small size, fewer samples "
-                   "(about a minute on 2 CPU cores)")
+                   help="a few cases of every operator and loss at the small size, fewer samples, "
+                   "no torch.compile of the full losses: the shortest run")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where to run: cpu (wall-clock timer) or cuda (CUDA-event timer; needs a GPU)")
     p.add_argument("--ops", type=_ops, default=list(OPS + FAMILIES), metavar="NAMES",
