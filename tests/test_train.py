@@ -154,7 +154,7 @@ def test_metrics_all_modes_one_mode_and_off_mode():
     assert abs(m["mode_kl"] - math.log(25)) < 1e-9
     off = (c[:24] + c[1:25]) / 2  # midpoints: 1 or 2 away from every mode
     m = M.mode_metrics(off, c, s)
-    assert m["modes"] == 0 and m["high_quality"] == 0.0
+    assert m["modes"] == 0 and m["high_quality"] == 0.0 and m["mode_kl"] is None
     # the 3σ boundary, and NaN samples are never high quality
     pts = np.array([c[0] + [2.9 * s, 0], c[1] + [0, 3.1 * s], [np.nan, 0.0], c[2]])
     m = M.mode_metrics(pts, c, s)

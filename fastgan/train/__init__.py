@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--log-every", type=int, default=None, help="record the losses every N steps (50)")
     g.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (1000)")
     g.add_argument("--eval-samples", type=int, default=None, help="samples for the metrics (2500)")
-    g.add_argument("--threads", type=int, default=None, help="torch threads (default: 1 for the 2-D data, torch's choice for digits)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads (default 1: the networks are small)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--distributed", action="store_true", help="DDP over gloo (run under torchrun)")
@@ -129,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    elif args.data != "digits":
-        # the 2-D MLPs are small: one thread beats two (the split costs more than it saves)
+    else:
+        # the networks are small: one thread beats several (splitting costs more than it saves,
+        # and far more on a machine whose cores are shared)
         torch.set_num_threads(1)
     try:
         cfg = config_from_args(args)

@@ -4,7 +4,8 @@ For a mixture of Gaussians with centers ``c_k`` and standard deviation σ, on ge
 
 * a sample is **high quality** when it lies within ``3σ`` of its nearest mode;
 * a mode is **covered** when it is the nearest mode of at least one high-quality sample;
-* ``mode_kl``: KL divergence of the high-quality samples' mode histogram from the uniform one.
+* ``mode_kl``: KL divergence of the high-quality samples' mode histogram from the uniform one
+  (``None`` when there is no high-quality sample).
 
 For conditional samples, the share that lands in the requested mode (within ``3σ`` of that
 mode's center). For the Swiss roll, high quality is within ``3σ`` of the noiseless curve. For
@@ -18,7 +19,6 @@ All functions take numpy arrays or tensors and return plain Python numbers (JSON
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ def _summary(idx: np.ndarray, good: np.ndarray, n_modes: int) -> dict[str, Any]:
         nz = p > 0
         kl = float(np.sum(p[nz] * np.log(p[nz] * n_modes)))
     else:
-        kl = math.inf
+        kl = None  # no high-quality sample: no histogram (None keeps metrics.json strict JSON)
     return {
         "n_samples": n,
         "high_quality": n_good / n if n else 0.0,
