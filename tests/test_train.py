@@ -65,6 +65,13 @@ def test_every_family_takes_a_step_on_digits(loss):
     assert (labels is not None) == (loss == "cgan")
 
 
+def test_swissroll_trains_and_is_measured_against_the_curve():
+    t = make_trainer("lsgan", "swissroll", steps=3, **TINY)
+    t.fit(progress=False)
+    m = t.evaluate(200)["metrics"]
+    assert set(m) >= {"high_quality", "mean_distance"} and 0 <= m["high_quality"] <= 1 and m["mean_distance"] > 0
+
+
 def test_steps_return_device_tensors_and_follow_the_backend():
     """Logs stay 0-dim tensors; the operators run on the trainer's backend."""
     calls = []
