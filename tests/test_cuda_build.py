@@ -344,8 +344,8 @@ class _Kernels:
 
     def grad_norm_penalty_forward(self, g, center, one_sided):
         B, M = self._rows(g)
-        acc = torch.float64 if g.dtype == torch.float64 else torch.float32
-        loss, norms = torch.empty((), dtype=g.dtype), torch.empty(g.shape[0], dtype=acc)
+        # the penalty's norms are fp64 for every input dtype (fastgan.ops.grad_norm_penalty.NORM_DTYPE)
+        loss, norms = torch.empty((), dtype=g.dtype), torch.empty(g.shape[0], dtype=torch.float64)
         ws = self._workspace("grad_norm_penalty", B, M, self._dt(g))
         self._call("grad_norm_penalty_forward", self._p(g), B, M, self._dt(g), ctypes.c_double(center),
                    ctypes.c_bool(one_sided), self._p(loss), self._p(norms), self._p(ws), None)

@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     DTYPES = {"fp32": ("fp32", 1024), "fp64": ("fp64", 512), "fp16": ("fp32", 2048), "bf16": ("fp32", 2048)}
 
     def signature(kernel, dtype, int_type, consts):
-        acc = DTYPES[dtype][0]
+        acc = "fp64" if consts["ACC"] == tl.float64 else "fp32"
         sig = {}
         for p in kernel.params:
             n = p.name
@@ -60,9 +60,9 @@ SCRIPT = textwrap.dedent(
             yield interpolate._interpolate_fwd, dtype, base
             for flags in [(True, True, True), (True, False, False), (False, True, True)]:
                 yield interpolate._interpolate_bwd, dtype, {**base, **fin, **dict(zip(("NEED_REAL", "NEED_FAKE", "NEED_ALPHA"), flags))}
-            for one_sided in (False, True):
-                yield grad_norm_penalty._gnp_fwd, dtype, {**base, **fin, "ONE_SIDED": one_sided}
-                yield grad_norm_penalty._gnp_bwd, dtype, {**base, "ONE_SIDED": one_sided}
+            for one_sided in (False, True):  # the penalty accumulates in fp64 for every dtype
+                yield grad_norm_penalty._gnp_fwd, dtype, {**base, **fin, "ACC": tl.float64, "ONE_SIDED": one_sided}
+                yield grad_norm_penalty._gnp_bwd, dtype, {**base, "ACC": tl.float64, "ONE_SIDED": one_sided}
             for p in (1, 2):
                 yield reconstruction_error._rec_fwd, dtype, {**base, **fin, "P": p}
                 yield reconstruction_error._rec_bwd, dtype, {**base, "P": p, "NEED_X": True, "NEED_R": p == 1}

@@ -51,10 +51,11 @@ FASTGAN_HD T relu_grad(T t) {
   return t <= T(0) ? T(0) : T(1);
 }
 
-// sign with sign(0) = 0 and sign(NaN) = NaN.
+// sign with sign(0) = 0 and sign(NaN) = 0: the derivative of |d| as autograd defines it
+// (torch.sgn), so a NaN difference gives a 0 gradient like the reference (its loss is NaN).
 template <typename T>
 FASTGAN_HD T sign(T d) {
-  return d > T(0) ? T(1) : (d < T(0) ? T(-1) : d * T(0));
+  return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
 }
 
 // ------------------------------------------------------------------------- adversarial_loss

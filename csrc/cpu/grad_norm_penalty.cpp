@@ -16,7 +16,10 @@ namespace fastgan {
 namespace cpu {
 
 namespace {
-at::ScalarType norms_dtype(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+// The per-sample sums of squares accumulate in fp64 for every input dtype (so do the norms and
+// the backward's scale): every fp32/fp16/bf16 square fits fp64's range, so tiny and huge norms
+// are exact where an fp32 sum would underflow or overflow (fastgan/ops/grad_norm_penalty.py).
+at::ScalarType norms_dtype(at::ScalarType) { return at::kDouble; }
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& grads_in, double center,
@@ -27,7 +30,7 @@ std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& g
   at::Tensor norms = at::empty({B}, grads.options().dtype(norms_dtype(grads.scalar_type())));
   at::Tensor loss = at::empty({}, grads.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_forward", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+    using acc_t = double;
     const scalar_t* g = grads.const_data_ptr<scalar_t>();
     std::vector<acc_t> partial(B * C);
     for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
@@ -54,12 +57,12 @@ at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tens
   TORCH_CHECK(grad_out.numel() == 1, "fastgan: grad_norm_penalty_backward expects a scalar grad_out");
   TORCH_CHECK(norms.dim() == 1 && norms.size(0) == grads_in.size(0) &&
                   norms.scalar_type() == norms_dtype(grads_in.scalar_type()),
-              "fastgan: norms must have shape (B,) in the accumulation dtype");
+              "fastgan: norms must have shape (B,) and dtype float64");
   const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
   const int64_t B = grads.size(0), M = grads.numel() / B;
   at::Tensor dg = at::empty_like(grads);  // same layout as the gradients read
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_backward", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+    using acc_t = double;
     const acc_t gout = grad_out.to(norms.scalar_type()).item<acc_t>();
     const at::Tensor nc = norms.contiguous();
     const acc_t* n = nc.const_data_ptr<acc_t>();

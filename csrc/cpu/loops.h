@@ -80,9 +80,9 @@ FASTGAN_INLINE Vec<acc_t> vabs(Vec<acc_t> v) {
 }
 
 template <typename acc_t>
-FASTGAN_INLINE Vec<acc_t> vsign(Vec<acc_t> d) {  // sign(0) = 0, sign(NaN) = NaN
+FASTGAN_INLINE Vec<acc_t> vsign(Vec<acc_t> d) {  // terms::sign: sign(0) = 0, sign(NaN) = 0
   const Vec<acc_t> one = splat<acc_t>(1);
-  return d > acc_t(0) ? one : (d < acc_t(0) ? -one : d * acc_t(0));  // d is 0 or NaN in the last branch
+  return d > acc_t(0) ? one : (d < acc_t(0) ? -one : splat<acc_t>(0));
 }
 
 template <typename acc_t>

@@ -160,7 +160,8 @@ std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& g
   const at::Tensor grads = cpu::sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
   const int64_t B = grads.size(0), M = grads.numel() / B;
   const DType dt = dtype_code(grads.scalar_type());
-  at::Tensor norms = at::empty({B}, grads.options().dtype(acc_dtype(grads.scalar_type())));
+  // fp64 norms for every input dtype (csrc/cuda/grad_norm_penalty.cu, fastgan/ops/grad_norm_penalty.py)
+  at::Tensor norms = at::empty({B}, grads.options().dtype(at::kDouble));
   at::Tensor loss = at::empty({}, grads.options());
   at::Tensor ws_keep;
   void* ws = workspace(grad_norm_penalty_workspace_bytes(B, M, dt), grads, ws_keep);
@@ -179,8 +180,8 @@ at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tens
   check_batched(grads_in, "grads");
   TORCH_CHECK(grad_out.numel() == 1, "fastgan: grad_norm_penalty_backward expects a scalar grad_out");
   TORCH_CHECK(norms.dim() == 1 && norms.size(0) == grads_in.size(0) &&
-                  norms.scalar_type() == acc_dtype(grads_in.scalar_type()),
-              "fastgan: norms must have shape (B,) in the accumulation dtype");
+                  norms.scalar_type() == at::kDouble,
+              "fastgan: norms must have shape (B,) and dtype float64");
   check_device(norms, "norms", grads_in, "grads");
   const c10::cuda::CUDAGuard guard(grads_in.device());
   const at::Tensor grads = cpu::sample_blocked(grads_in) ? grads_in : grads_in.contiguous();

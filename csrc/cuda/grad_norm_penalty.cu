@@ -21,13 +21,18 @@
 namespace fastgan {
 namespace cuda {
 
+// The per-sample sums of squares, the norms and the backward's scale are fp64 for every input
+// dtype: every fp32/fp16/bf16 square fits fp64's range, so tiny and huge norms stay exact where
+// an fp32 sum would underflow or overflow (as on the CPU and in fastgan/ops/grad_norm_penalty.py).
+using NormAcc = double;
+
 namespace {
 
 template <typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads)
-    gnp_forward_kernel(const T* __restrict__ grads, int64_t B, int64_t M, Plan plan, Acc<T> center, bool one_sided,
-                       T* loss, Acc<T>* norms, Acc<T>* partials, unsigned int* counters) {
-  using A = Acc<T>;
+    gnp_forward_kernel(const T* __restrict__ grads, int64_t B, int64_t M, Plan plan, NormAcc center, bool one_sided,
+                       T* loss, NormAcc* norms, NormAcc* partials, unsigned int* counters) {
+  using A = NormAcc;
   constexpr int V = VecWidth<T>::value;
   const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
   const int64_t begin = c * plan.chunk;
@@ -63,8 +68,8 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads)
     gnp_backward_kernel(DeviceVector grad_out, const T* __restrict__ grads, DeviceVector norms, int64_t B, int64_t M,
-                        Plan plan, Acc<T> center, bool one_sided, T* __restrict__ dgrads) {
-  using A = Acc<T>;
+                        Plan plan, NormAcc center, bool one_sided, T* __restrict__ dgrads) {
+  using A = NormAcc;
   constexpr int V = VecWidth<T>::value;
   const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
   const int64_t begin = c * plan.chunk;
@@ -85,14 +90,14 @@ __global__ void __launch_bounds__(kThreads)
 
 std::size_t grad_norm_penalty_workspace_bytes(int64_t B, int64_t M, DType dtype) {
   const Plan plan = plan_rows(B, M, elem_size(dtype));
-  return workspace_bytes(B + 1, plan.chunks > 1 ? B * plan.chunks : 0, dtype);
+  return workspace_bytes(B + 1, plan.chunks > 1 ? B * plan.chunks : 0, DType::kFloat64);  // fp64 partials
 }
 
 cudaError_t grad_norm_penalty_forward(const void* grads, int64_t B, int64_t M, DType dtype, double center,
                                       bool one_sided, void* loss, void* norms, void* workspace, cudaStream_t stream) {
   return dispatch_dtype(dtype, [&](auto tag) -> cudaError_t {
     using T = typename decltype(tag)::type;
-    using A = Acc<T>;
+    using A = NormAcc;
     const Plan plan = plan_rows(B, M, sizeof(T));
     dim3 grid;
     if (!grid_for(B * plan.chunks, &grid) || B + 1 > static_cast<int64_t>(UINT_MAX)) {
@@ -124,7 +129,7 @@ cudaError_t grad_norm_penalty_backward(DeviceVector grad_out, const void* grads,
                                        cudaStream_t stream) {
   return dispatch_dtype(dtype, [&](auto tag) -> cudaError_t {
     using T = typename decltype(tag)::type;
-    using A = Acc<T>;
+    using A = NormAcc;
     const Plan plan = plan_rows(B, M, sizeof(T));
     dim3 grid;
     if (!grid_for(B * plan.chunks, &grid)) return cudaErrorInvalidConfiguration;

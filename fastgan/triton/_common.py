@@ -168,8 +168,23 @@ if not INTERPRET:
 # ------------------------------------------------------------------------ device-side helpers
 @triton.jit
 def load_acc(ptr, offs, mask, ACC: tl.constexpr):
-    """Masked load converted to the accumulation dtype (0 where masked)."""
-    return tl.load(ptr + offs, mask=mask, other=0.0).to(ACC)
+    """Masked load converted to the accumulation dtype (0 where masked). Half types go through
+    fp32 (exact), which is also what Triton's interpreter needs to carry Inf/NaN into fp64."""
+    v = tl.load(ptr + offs, mask=mask, other=0.0)
+    if v.dtype != tl.float64:
+        v = v.to(tl.float32)
+    return v.to(ACC)
+
+
+@triton.jit
+def narrow(v, ptr):
+    """``v`` in the element type of ``ptr`` (fp64 goes through fp32 to the half types: exact to
+    fp32, then one rounding -- and what Triton's interpreter converts correctly)."""
+    ty = ptr.dtype.element_ty
+    if v.dtype == tl.float64:
+        if ty != tl.float64:
+            v = v.to(tl.float32)
+    return v.to(ty)
 
 
 @triton.jit

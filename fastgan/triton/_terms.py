@@ -44,8 +44,8 @@ def relu_grad(t):
 
 @triton.jit
 def sign(d):
-    """sign with sign(0) = 0 and sign(NaN) = NaN."""
-    return tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, d * 0.0)).to(d.dtype)
+    """sign with sign(0) = 0 and sign(NaN) = 0 (the derivative of |d| as autograd defines it)."""
+    return tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0)).to(d.dtype)
 
 
 @triton.jit
@@ -108,9 +108,9 @@ def adv_term_grad(x, target, margin, K: tl.constexpr, REAL: tl.constexpr):
             r = sigmoid(x)
     elif K == 1:
         if REAL:
-            r = x * 0.0 - 1.0
+            r = tl.zeros_like(x) - 1.0
         else:
-            r = x * 0.0 + 1.0
+            r = tl.zeros_like(x) + 1.0
     elif K == 2:
         r = x - target
     elif K == 3:
@@ -120,7 +120,7 @@ def adv_term_grad(x, target, margin, K: tl.constexpr, REAL: tl.constexpr):
             r = relu_grad(margin + x)
     else:
         if REAL:
-            r = x * 0.0 + 1.0
+            r = tl.zeros_like(x) + 1.0
         else:
             r = -relu_grad(margin - x)
     return r

@@ -1,6 +1,8 @@
 """``grad_norm_penalty`` in Triton: mean_b φ(‖g_b‖₂ − center), one launch per direction.
 
-Forward: every program sums the squares of its chunk of a row; the last program adds each row's
+Sums of squares, norms and the backward's per-sample scale are in fp64 for every input dtype
+(see :data:`fastgan.ops.grad_norm_penalty.NORM_DTYPE`). Forward: every program sums the squares
+of its chunk of a row; the last program adds each row's
 partials in chunk order (deterministic), takes the norms, and writes them and the loss. Backward:
 dg = g · gout φ'(n_b − center) / (B n_b) with the saved norms, element-wise (0 for a zero norm);
 the incoming gradient is read on the device, never on the host."""
@@ -12,6 +14,7 @@ import triton
 import triton.language as tl
 
 from fastgan.ops import _layout
+from fastgan.ops.grad_norm_penalty import NORM_DTYPE
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
 
@@ -38,7 +41,7 @@ def _gnp_fwd(g, part, cnt, loss, norms, B, M, stride, C, TILES, center_hi, cente
             n = _terms.sqrt_rn(cm.row_sums(part, r0, B, C, FR, FC))
             tl.store(norms + rows, n, mask=rows < B)
             phis += tl.where(rows < B, _terms.penalty_phi(n - center, ONE_SIDED), 0.0)
-        tl.store(loss, _terms.div_rn(tl.sum(phis, axis=0), tl.cast(B, ACC)).to(loss.dtype.element_ty))
+        tl.store(loss, cm.narrow(_terms.div_rn(tl.sum(phis, axis=0), tl.cast(B, ACC)), loss))
         cm.depart(cnt)
 
 
@@ -53,7 +56,7 @@ def _gnp_bwd(gout, g, norms, dg, B, M, stride, C, TILES, center_hi, center_lo,
         offs = start + t * BLOCK + tl.arange(0, BLOCK)
         m = offs < M
         x = cm.load_acc(g + base, offs, m, ACC)
-        tl.store(dg + base + offs, (x * s).to(dg.dtype.element_ty), mask=m)
+        tl.store(dg + base + offs, cm.narrow(x * s, dg), mask=m)
 
 
 def _blocked(grads: torch.Tensor) -> torch.Tensor:
@@ -64,7 +67,7 @@ def _blocked(grads: torch.Tensor) -> torch.Tensor:
 def grad_norm_penalty_forward(grads: torch.Tensor, center: float, one_sided: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-sample norms in the accumulation dtype)."""
     g = _blocked(grads)
-    acc = cm.acc_dtype(g.dtype)
+    acc = NORM_DTYPE  # sums of squares, norms and the backward's scale in fp64 (see the reference)
     B, M = g.shape[0], cm.row_stride(g)
     block, c, tiles = cm.row_split(B, M, g.dtype, g.device)
     loss = g.new_empty(())
@@ -73,7 +76,7 @@ def grad_norm_penalty_forward(grads: torch.Tensor, center: float, one_sided: boo
     with cm.on_device(g):
         _gnp_fwd[(B * c,)](
             g, part, cm.counter(g.device), loss, norms, B, M, M, c, tiles, *cm.split_scalar(center),
-            ONE_SIDED=one_sided, ACC=cm.tl_acc(g.dtype), BLOCK=block, FR=cm.FIN_ROWS, FC=cm.FIN_CHUNKS,
+            ONE_SIDED=one_sided, ACC=tl.float64, BLOCK=block, FR=cm.FIN_ROWS, FC=cm.FIN_CHUNKS,
             **cm.LAUNCH,
         )
     return loss, norms
@@ -81,7 +84,7 @@ def grad_norm_penalty_forward(grads: torch.Tensor, center: float, one_sided: boo
 
 @grad_norm_penalty_forward.register_fake
 def _(grads, center, one_sided):
-    return grads.new_empty(()), grads.new_empty((grads.shape[0],), dtype=cm.acc_dtype(grads.dtype))
+    return grads.new_empty(()), grads.new_empty((grads.shape[0],), dtype=NORM_DTYPE)
 
 
 @torch.library.custom_op(NAME + "_backward", mutates_args=())
@@ -98,7 +101,7 @@ def grad_norm_penalty_backward(
     with cm.on_device(g):
         _gnp_bwd[(B * c,)](
             grad_out.reshape(()), g, norms, dg, B, M, M, c, tiles, *cm.split_scalar(center),
-            ONE_SIDED=one_sided, ACC=cm.tl_acc(g.dtype), BLOCK=block, **cm.LAUNCH,
+            ONE_SIDED=one_sided, ACC=tl.float64, BLOCK=block, **cm.LAUNCH,
         )
     return dg
 
