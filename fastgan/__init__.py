@@ -14,7 +14,7 @@ manager), or the ``FASTGAN_BACKEND`` environment variable. ``fastgan info`` on t
 shows what is built.
 """
 
-from fastgan import functional, losses, ops
+from fastgan import amp, functional, losses, ops
 from fastgan.backends import (
     BackendUnavailableError,
     FastganWarning,
@@ -41,6 +41,7 @@ __all__ = [
     "BackendUnavailableError",
     "FastganWarning",
     "__version__",
+    "amp",
     "available_backends",
     "functional",
     "get_backend",
