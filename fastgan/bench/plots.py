@@ -23,8 +23,11 @@ def _pyplot():
     return plt
 
 
+SHORT = {"interpolate": "interp", "grad_norm_penalty": "gnp", "reconstruction_error": "rec", "adversarial_loss": "adv"}
+
+
 def _case_label(r: dict) -> str:
-    return "\n".join(filter(None, (r["shape"], r["params"])))
+    return "\n".join(filter(None, (r["shape"], r["params"].replace("kind=", ""))))
 
 
 def _grouped_bars(ax, groups: list[str], providers: list[str], value, labels: bool = False) -> None:
@@ -57,7 +60,9 @@ def speedup_plot(rows: list[dict], path: str, title: str) -> None:
         plt.close(fig)
         return
     providers = [p for p in dict.fromkeys(r["provider"] for r in timed) if p != "eager_idiom"]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.2 * len(panels)), squeeze=False)
+    widest = max(len({(r["op"], r["shape"], r["params"]) for r in timed if ("full losses" if r.get("family") else r["op"]) == p})
+                 for p in panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(11.0, 1.1 * widest), 3.2 * len(panels)), squeeze=False)
     for ax, panel in zip(axes[:, 0], panels):
         mine = [r for r in timed if ("full losses" if r.get("family") else r["op"]) == panel]
         groups = list(dict.fromkeys((r["op"] + "\n" if r.get("family") else "") + _case_label(r) for r in mine))
@@ -66,7 +71,7 @@ def speedup_plot(rows: list[dict], path: str, title: str) -> None:
         ax.set_xticklabels(groups, fontsize=7)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log", base=2)  # 0.5× and 2× equally far from 1×
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}×"))
         ax.margins(y=0.15)
         ax.set_ylabel("speed-up over the eager idiom")
         ax.set_title(panel, fontsize=10)
@@ -81,13 +86,17 @@ def bandwidth_plot(rows: list[dict], copy_gbps: float, path: str, title: str) ->
     """Achieved GB/s (ideal bytes / median time) against the copy bandwidth."""
     timed = [r for r in rows if r.get("GBps") is not None and not r.get("family")]
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(12, 4.5))
+    n_groups = len({(r["op"], r["shape"], r["params"]) for r in timed})
+    fig, ax = plt.subplots(figsize=(max(12.0, 0.85 * n_groups), 5))
     if timed:
         providers = list(dict.fromkeys(r["provider"] for r in timed))
-        groups = list(dict.fromkeys(r["op"] + "\n" + _case_label(r) for r in timed))
-        val = {(r["op"] + "\n" + _case_label(r), r["provider"]): r["GBps"] for r in timed}
+        label = lambda r: SHORT.get(r["op"], r["op"]) + "\n" + _case_label(r)  # noqa: E731
+        groups = list(dict.fromkeys(label(r) for r in timed))
+        val = {(label(r), r["provider"]): r["GBps"] for r in timed}
         _grouped_bars(ax, groups, providers, lambda g, p: val.get((g, p)))
-        ax.set_xticklabels([g.replace("_", " ") for g in groups], fontsize=6)
+        ax.set_xticklabels(groups, fontsize=6)
+        ax.set_xlabel("interp: interpolate, gnp: grad_norm_penalty, rec: reconstruction_error, adv: adversarial_loss",
+                      fontsize=7)
         ax.legend(fontsize=7, ncol=min(6, len(providers) + 1), loc="upper right")
     else:
         ax.text(0.5, 0.5, "no operator was timed", ha="center", va="center", transform=ax.transAxes)
