@@ -74,21 +74,24 @@ def reference(
 backends.register(OP, "reference", reference)
 
 
+def fake(real, fake, kind, real_target, fake_target, margin):
+    """Output of the compiled kernels (CPU, CUDA, Triton) on fake tensors."""
+    return (real if real is not None else fake).new_empty(())
+
+
+def fake_backward(grad_out, real, fake, kind, real_target, fake_target, margin, need_real, need_fake):
+    """Gradients of the compiled backward on fake tensors (placeholders for those not needed)."""
+    placeholder = _layout.not_needed(real if real is not None else fake)
+    return (
+        _layout.empty_dense_like(real) if need_real else placeholder,
+        _layout.empty_dense_like(fake) if need_fake else placeholder.clone(),
+    )
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
-
-    @torch.library.register_fake("fastgan::adversarial_loss")
-    def _(real, fake, kind, real_target, fake_target, margin):
-        return (real if real is not None else fake).new_empty(())
-
-    @torch.library.register_fake("fastgan::adversarial_loss_backward")
-    def _(grad_out, real, fake, kind, real_target, fake_target, margin, need_real, need_fake):
-        placeholder = _layout.not_needed(real if real is not None else fake)
-        return (
-            _layout.empty_dense_like(real) if need_real else placeholder,
-            _layout.empty_dense_like(fake) if need_fake else placeholder.clone(),
-        )
-
+    torch.library.register_fake("fastgan::adversarial_loss")(fake)
+    torch.library.register_fake("fastgan::adversarial_loss_backward")(fake_backward)
     backends.register_compiled(OP, torch.ops.fastgan.adversarial_loss.default)
 
 

@@ -32,24 +32,26 @@ def reference(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tens
 backends.register(OP, "reference", reference)
 
 
+def fake(grads, center, one_sided):
+    """The loss of the compiled kernels (CPU, CUDA, Triton) on fake tensors."""
+    return grads.new_empty(())
+
+
+def fake_forward(grads, center, one_sided):
+    """(loss, per-sample norms in :data:`NORM_DTYPE`) on fake tensors."""
+    return grads.new_empty(()), grads.new_empty((grads.shape[0],), dtype=NORM_DTYPE)
+
+
+def fake_backward(grad_out, grads, norms, center, one_sided):
+    """The compiled backward's gradient on fake tensors, in the layout the kernels write."""
+    return _layout.empty_in_common_layout(grads)
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
-
-    def norms_dtype(grads):
-        return NORM_DTYPE
-
-    @torch.library.register_fake("fastgan::grad_norm_penalty")
-    def _(grads, center, one_sided):
-        return grads.new_empty(())
-
-    @torch.library.register_fake("fastgan::grad_norm_penalty_forward")
-    def _(grads, center, one_sided):
-        return grads.new_empty(()), grads.new_empty((grads.shape[0],), dtype=norms_dtype(grads))
-
-    @torch.library.register_fake("fastgan::grad_norm_penalty_backward")
-    def _(grad_out, grads, norms, center, one_sided):
-        return _layout.empty_in_common_layout(grads)
-
+    torch.library.register_fake("fastgan::grad_norm_penalty")(fake)
+    torch.library.register_fake("fastgan::grad_norm_penalty_forward")(fake_forward)
+    torch.library.register_fake("fastgan::grad_norm_penalty_backward")(fake_backward)
     backends.register_compiled(OP, torch.ops.fastgan.grad_norm_penalty.default)
 
 

@@ -23,23 +23,26 @@ def reference(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> to
 backends.register(OP, "reference", reference)
 
 
+def fake(real, fake, alpha):
+    """Output of the compiled kernels (CPU, CUDA, Triton) on fake tensors: the layout they write."""
+    return _layout.empty_in_common_layout(real, fake)
+
+
+def fake_backward(grad, real, fake, alpha, need_real, need_fake, need_alpha):
+    """Gradients of the compiled backward on fake tensors (placeholders for those not needed)."""
+    like = _layout.empty_in_common_layout(grad, real, fake) if need_alpha else _layout.empty_in_common_layout(grad)
+    placeholder = _layout.not_needed(like)
+    return (
+        torch.empty_like(like) if need_real else placeholder,
+        torch.empty_like(like) if need_fake else placeholder.clone(),
+        alpha.new_empty(alpha.shape) if need_alpha else placeholder.clone(),
+    )
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
-
-    @torch.library.register_fake("fastgan::interpolate")
-    def _(real, fake, alpha):
-        return _layout.empty_in_common_layout(real, fake)
-
-    @torch.library.register_fake("fastgan::interpolate_backward")
-    def _(grad, real, fake, alpha, need_real, need_fake, need_alpha):
-        like = _layout.empty_in_common_layout(grad, real, fake) if need_alpha else _layout.empty_in_common_layout(grad)
-        placeholder = _layout.not_needed(like)
-        return (
-            torch.empty_like(like) if need_real else placeholder,
-            torch.empty_like(like) if need_fake else placeholder.clone(),
-            alpha.new_empty(alpha.shape) if need_alpha else placeholder.clone(),
-        )
-
+    torch.library.register_fake("fastgan::interpolate")(fake)
+    torch.library.register_fake("fastgan::interpolate_backward")(fake_backward)
     backends.register_compiled(OP, torch.ops.fastgan.interpolate.default)
 
 

@@ -23,22 +23,25 @@ def reference(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
 backends.register(OP, "reference", reference)
 
 
+def fake(x, recon, p):
+    """Output of the compiled kernels (CPU, CUDA, Triton) on fake tensors."""
+    return x.new_empty((x.shape[0],))
+
+
+def fake_backward(grad_out, x, recon, p, need_x, need_recon):
+    """Gradients of the compiled backward on fake tensors (placeholders for those not needed)."""
+    like = _layout.empty_in_common_layout(x, recon)
+    placeholder = _layout.not_needed(like)
+    return (
+        torch.empty_like(like) if need_x else placeholder,
+        torch.empty_like(like) if need_recon else placeholder.clone(),
+    )
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
-
-    @torch.library.register_fake("fastgan::reconstruction_error")
-    def _(x, recon, p):
-        return x.new_empty((x.shape[0],))
-
-    @torch.library.register_fake("fastgan::reconstruction_error_backward")
-    def _(grad_out, x, recon, p, need_x, need_recon):
-        like = _layout.empty_in_common_layout(x, recon)
-        placeholder = _layout.not_needed(like)
-        return (
-            torch.empty_like(like) if need_x else placeholder,
-            torch.empty_like(like) if need_recon else placeholder.clone(),
-        )
-
+    torch.library.register_fake("fastgan::reconstruction_error")(fake)
+    torch.library.register_fake("fastgan::reconstruction_error_backward")(fake_backward)
     backends.register_compiled(OP, torch.ops.fastgan.reconstruction_error.default)
 
 

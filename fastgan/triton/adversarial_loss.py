@@ -5,6 +5,8 @@ chunks of ``fake``). Forward: the last program adds each side's partials in chun
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 import triton
 import triton.language as tl
@@ -13,6 +15,9 @@ from fastgan.ops import _layout
 from fastgan.ops.adversarial_loss import KINDS
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
+
+#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
+ops_op = importlib.import_module("fastgan.ops.adversarial_loss")
 
 NAME = "fastgan_triton::adversarial_loss"
 
@@ -112,9 +117,7 @@ def adversarial_loss(
     return loss
 
 
-@adversarial_loss.register_fake
-def _(real, fake, kind, real_target, fake_target, margin):
-    return (real if real is not None else fake).new_empty(())
+adversarial_loss.register_fake(ops_op.fake)
 
 
 @torch.library.custom_op(NAME + "_backward", mutates_args=())
@@ -140,13 +143,7 @@ def adversarial_loss_backward(
     return dreal, dfake
 
 
-@adversarial_loss_backward.register_fake
-def _(grad_out, real, fake, kind, real_target, fake_target, margin, need_real, need_fake):
-    placeholder = _layout.not_needed(real if real is not None else fake)
-    return (
-        _layout.empty_dense_like(real) if need_real else placeholder,
-        _layout.empty_dense_like(fake) if need_fake else placeholder.clone(),
-    )
+adversarial_loss_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):

@@ -9,6 +9,8 @@ the incoming gradient is read on the device, never on the host."""
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 import triton
 import triton.language as tl
@@ -17,6 +19,9 @@ from fastgan.ops import _layout
 from fastgan.ops.grad_norm_penalty import NORM_DTYPE
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
+
+#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
+ops_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
 
 NAME = "fastgan_triton::grad_norm_penalty"
 
@@ -82,9 +87,7 @@ def grad_norm_penalty_forward(grads: torch.Tensor, center: float, one_sided: boo
     return loss, norms
 
 
-@grad_norm_penalty_forward.register_fake
-def _(grads, center, one_sided):
-    return grads.new_empty(()), grads.new_empty((grads.shape[0],), dtype=NORM_DTYPE)
+grad_norm_penalty_forward.register_fake(ops_op.fake_forward)
 
 
 @torch.library.custom_op(NAME + "_backward", mutates_args=())
@@ -106,9 +109,7 @@ def grad_norm_penalty_backward(
     return dg
 
 
-@grad_norm_penalty_backward.register_fake
-def _(grad_out, grads, norms, center, one_sided):
-    return _layout.empty_in_common_layout(grads)
+grad_norm_penalty_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):

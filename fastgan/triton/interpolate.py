@@ -5,6 +5,8 @@ the last program (see :mod:`fastgan.triton._common`)."""
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 import triton
 import triton.language as tl
@@ -12,6 +14,9 @@ import triton.language as tl
 from fastgan.ops import _layout
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
+
+#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
+ops_op = importlib.import_module("fastgan.ops.interpolate")
 
 NAME = "fastgan_triton::interpolate"
 
@@ -75,9 +80,7 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> 
     return out
 
 
-@interpolate.register_fake
-def _(real, fake, alpha):
-    return _layout.empty_in_common_layout(real, fake)
+interpolate.register_fake(ops_op.fake)
 
 
 @torch.library.custom_op(NAME + "_backward", mutates_args=())
@@ -115,15 +118,7 @@ def interpolate_backward(
     return dreal, dfake, dalpha
 
 
-@interpolate_backward.register_fake
-def _(grad, real, fake, alpha, need_real, need_fake, need_alpha):
-    like = _layout.empty_in_common_layout(grad, real, fake) if need_alpha else _layout.empty_in_common_layout(grad)
-    placeholder = _layout.not_needed(like)
-    return (
-        torch.empty_like(like) if need_real else placeholder,
-        torch.empty_like(like) if need_fake else placeholder.clone(),
-        alpha.new_empty(alpha.shape) if need_alpha else placeholder.clone(),
-    )
+interpolate_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):

@@ -5,6 +5,8 @@ the per-sample incoming gradient read on the device."""
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 import triton
 import triton.language as tl
@@ -12,6 +14,9 @@ import triton.language as tl
 from fastgan.ops import _layout
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
+
+#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
+ops_op = importlib.import_module("fastgan.ops.reconstruction_error")
 
 NAME = "fastgan_triton::reconstruction_error"
 
@@ -68,9 +73,7 @@ def reconstruction_error(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.
     return out
 
 
-@reconstruction_error.register_fake
-def _(x, recon, p):
-    return x.new_empty((x.shape[0],))
+reconstruction_error.register_fake(ops_op.fake)
 
 
 @torch.library.custom_op(NAME + "_backward", mutates_args=())
@@ -94,14 +97,7 @@ def reconstruction_error_backward(
     return dx, dr
 
 
-@reconstruction_error_backward.register_fake
-def _(grad_out, x, recon, p, need_x, need_recon):
-    like = _layout.empty_in_common_layout(x, recon)
-    placeholder = _layout.not_needed(like)
-    return (
-        torch.empty_like(like) if need_x else placeholder,
-        torch.empty_like(like) if need_recon else placeholder.clone(),
-    )
+reconstruction_error_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):
