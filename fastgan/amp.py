@@ -74,9 +74,8 @@ def gradient_penalty(
     """
     from fastgan import functional as FG
 
-    # the operator modules (fastgan.ops re-exports functions of the same names)
+    # the operator module (fastgan.ops re-exports a function of the same name)
     gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
-    interp_op = importlib.import_module("fastgan.ops.interpolate")
 
     v.check_batched("real", real)
     v.check_float_tensor("fake", fake)
@@ -88,34 +87,22 @@ def gradient_penalty(
             critic, real.to(common), fake.to(common), weight=weight, center=center, one_sided=one_sided,
             alpha=None if alpha is None else alpha.to(common), **critic_kwargs,
         )
-    if not callable(critic):
-        raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
+    FG._check_critic(critic)
     common = torch.promote_types(real.dtype, fake.dtype)
-    real, fake = real.detach().to(common), fake.detach().to(common)
-    v.check_like(("real", "fake"), real, fake)
-    weight = v.check_nonneg("weight", weight)
-    center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=common)
-    else:
+    if alpha is not None:
         v.check_float_tensor("alpha", alpha)
-        alpha = alpha.detach().to(common)
-        interp_op.validate(real, fake, alpha)
+        alpha = alpha.to(common)
+    x_hat, weight, center, one_sided = FG._penalty_inputs(
+        real.to(common), fake.to(common), alpha, weight, center, one_sided
+    )
 
     device_type = real.device.type
     enabled, amp_dtype = _autocast_state(device_type)
     with torch.enable_grad():
-        x_hat = interp_op._call(real, fake, alpha).requires_grad_(True)
         # 1. the critic's forward, under the caller's autocast state
         with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
             out = critic(x_hat, **critic_kwargs)
-        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-            raise TypeError(
-                "critic must return a floating-point tensor of scores, "
-                f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
-            )
-        if not out.requires_grad:
-            raise ValueError("critic's output does not depend on its input through autograd")
+        FG._check_critic_output(out)
         # 2. the scaled input gradient, outside autocast (the recipe's autograd.grad)
         with torch.autocast(device_type, enabled=False):
             (scaled_grads,) = torch.autograd.grad(scaler.scale(out.float().sum()), x_hat, create_graph=True)

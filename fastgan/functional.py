@@ -141,19 +141,46 @@ def gradient_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: b
 def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
     """∇x Σ critic(x) with ``create_graph=True`` (the penalty is then differentiable w.r.t. the
     critic's parameters); ``x`` is a leaf that requires grad."""
-    if not callable(critic):
-        raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
+    _check_critic(critic)
     with torch.enable_grad():
         out = critic(x, **critic_kwargs)
-        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-            raise TypeError(
-                "critic must return a floating-point tensor of scores, "
-                f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
-            )
-        if not out.requires_grad:
-            raise ValueError("critic's output does not depend on its input through autograd")
+        _check_critic_output(out)
         (grads,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grads
+
+
+def _check_critic(critic: object) -> None:
+    if not callable(critic):
+        raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
+
+
+def _check_critic_output(out: object) -> None:
+    """A critic's output: floating scores that depend on its input through autograd."""
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        raise TypeError(
+            "critic must return a floating-point tensor of scores, "
+            f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
+        )
+    if not out.requires_grad:
+        raise ValueError("critic's output does not depend on its input through autograd")
+
+
+def _penalty_inputs(
+    real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None, weight: float, center: float, one_sided: bool
+) -> tuple[torch.Tensor, float, float, bool]:
+    """The checked arguments of the gradient penalty: the per-sample interpolates ``x̂`` (a leaf
+    that requires grad; ``real`` and ``fake`` detached) and the validated hyper-parameters."""
+    v.check_batched("real", real)
+    v.check_like(("real", "fake"), real, fake)
+    weight = v.check_nonneg("weight", weight)
+    center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
+    real, fake = v.promote(real, fake)  # mixed only under autocast
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+    else:
+        _interp_op.validate(real, fake, alpha)
+    x_hat = _interp_op._call(real.detach(), fake.detach(), alpha.detach()).requires_grad_(True)
+    return x_hat, weight, center, one_sided
 
 
 def gradient_penalty(
@@ -175,16 +202,7 @@ def gradient_penalty(
     back-propagates into the critic's parameters. ``critic_kwargs`` go to every critic call
     (e.g. ``labels=`` for a conditional critic). ``one_sided=True`` gives ``max(0, ‖g‖ − 1)²``.
     """
-    v.check_batched("real", real)
-    v.check_like(("real", "fake"), real, fake)
-    weight = v.check_nonneg("weight", weight)
-    center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
-    real, fake = v.promote(real, fake)  # mixed only under autocast
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
-    else:
-        _interp_op.validate(real, fake, alpha)
-    x_hat = _interp_op._call(real.detach(), fake.detach(), alpha.detach()).requires_grad_(True)
+    x_hat, weight, center, one_sided = _penalty_inputs(real, fake, alpha, weight, center, one_sided)
     grads = _input_gradients(critic, x_hat, critic_kwargs)
     return weight * _gnp_op._call(grads, center, one_sided)
 

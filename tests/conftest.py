@@ -23,9 +23,12 @@ def pytest_collection_modifyitems(config, items):
     backend-parametrised suites in fp32 and one half type (bf16); fp16 and fp64 cases of the
     parametrised dtype are deselected there (gradcheck still runs the kernels in fp64). On a GPU
     every dtype runs."""
-    if os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
-        return
     import torch
+
+    from fastgan.backends import triton_interpreter
+
+    if not triton_interpreter():
+        return
 
     slow = {torch.float16, torch.float64}
     keep, drop = [], []

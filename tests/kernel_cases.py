@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 import fastgan
+import fastgan.check
 from fastgan import backends
 
 F64, F32, F16, BF16 = torch.float64, torch.float32, torch.float16, torch.bfloat16
@@ -54,12 +56,9 @@ CHUNK = 16384
 #: float32    2e-5  (1 ulp = 1.2e-7)      2e-6          0
 #: float16    1e-3  (1 ulp = 9.8e-4)      2e-5          2**-24
 #: bfloat16   8e-3  (1 ulp = 7.8e-3)      2e-5          0
-TOL: dict[torch.dtype, tuple[float, float, float]] = {
-    F64: (1e-10, 1e-12, 0.0),
-    F32: (2e-5, 2e-6, 0.0),
-    F16: (torch.finfo(F16).eps + 2e-5, 2e-5, 2.0**-24),
-    BF16: (torch.finfo(BF16).eps + 2e-5, 2e-5, 0.0),
-}
+#:
+#: The same table is what ``fastgan check`` applies to the operators; it is defined once there.
+TOL: dict[torch.dtype, tuple[float, float, float]] = fastgan.check.OP_TOL
 
 
 def assert_matches(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, what: str, scale: float = 0.0) -> None:
@@ -128,6 +127,8 @@ ADV_PARAMS = (0.75, -0.25, 1.5)  # real_target, fake_target, margin (not the def
 
 #: Backends under test, and the device each runs on.
 BACKENDS = fastgan.available_backends()  # also loads the compiled extension when it is built
+#: whether the triton backend runs here for real (a GPU and triton; not the interpreter)
+TRITON_ON_GPU = importlib.util.find_spec("triton") is not None and torch.cuda.is_available()
 #: triton runs on the GPU when there is one, else in Triton's interpreter on CPU tensors (conftest.py).
 DEVICE = {"reference": "cpu", "cpu": "cpu", "cuda": "cuda", "triton": "cuda" if torch.cuda.is_available() else "cpu"}
 COMPILED = [b for b in BACKENDS if b != "reference"]

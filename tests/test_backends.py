@@ -13,6 +13,11 @@ import torch
 
 import fastgan
 import fastgan.functional as FG
+
+try:  # tests/ as a package or as a plain directory on sys.path
+    from tests import kernel_cases as kc
+except ImportError:  # pragma: no cover
+    import kernel_cases as kc
 from fastgan import backends
 
 
@@ -133,8 +138,7 @@ def test_no_fallback_warning_with_the_extension():
         FG.gradient_norm_penalty(torch.randn(2, 3))
 
 
-#: whether the triton backend runs here for real (a GPU and triton; not the interpreter)
-TRITON_ON_GPU = importlib.util.find_spec("triton") is not None and torch.cuda.is_available()
+TRITON_ON_GPU = kc.TRITON_ON_GPU
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:

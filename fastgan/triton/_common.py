@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import struct
 from typing import Iterator
 
@@ -33,10 +32,11 @@ import torch
 import triton
 import triton.language as tl
 
+from fastgan import backends
 from fastgan.ops import _layout
 
 #: True when Triton runs kernels in its interpreter (``TRITON_INTERPRET=1``), on CPU tensors.
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0").strip() not in ("", "0")
+INTERPRET = backends.triton_interpreter()
 
 # In the interpreter each program costs milliseconds and each tile a few numpy calls: large
 # tiles and few programs keep the tests fast; rows longer than a few tiles are still split into

@@ -15,7 +15,6 @@ import torch
 import triton
 import triton.language as tl
 
-from fastgan.ops import _layout
 from fastgan.ops.grad_norm_penalty import NORM_DTYPE
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
@@ -64,14 +63,10 @@ def _gnp_bwd(gout, g, norms, dg, B, M, stride, C, TILES, center_hi, center_lo,
         tl.store(dg + base + offs, cm.narrow(x * s, dg), mask=m)
 
 
-def _blocked(grads: torch.Tensor) -> torch.Tensor:
-    return grads if _layout.sample_blocked(grads) else grads.contiguous()
-
-
 @torch.library.custom_op(NAME + "_forward", mutates_args=())
 def grad_norm_penalty_forward(grads: torch.Tensor, center: float, one_sided: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-sample norms in the accumulation dtype)."""
-    g = _blocked(grads)
+    (g,) = cm.common_layout(grads)
     acc = NORM_DTYPE  # sums of squares, norms and the backward's scale in fp64 (see the reference)
     B, M = g.shape[0], cm.row_stride(g)
     block, c, tiles = cm.row_split(B, M, g.dtype, g.device)
@@ -95,7 +90,7 @@ def grad_norm_penalty_backward(
     grad_out: torch.Tensor, grads: torch.Tensor, norms: torch.Tensor, center: float, one_sided: bool
 ) -> torch.Tensor:
     """The penalty's gradient w.r.t. grads, in grads' layout when sample-blocked."""
-    g = _blocked(grads)
+    (g,) = cm.common_layout(grads)
     dg = torch.empty_like(g)
     B, M = g.shape[0], cm.row_stride(g)
     if g.numel() == 0:
