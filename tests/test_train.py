@@ -133,6 +133,11 @@ def test_tuned_deviations_are_the_stated_ones_and_flags_override_them():
     assert c.loss_hparams == {"gp_weight": 10.0} and c.z_dim == 8 and c.lr_d == c.lr_g == 1e-4
     assert default_config("cgan", "grid25").lr_d == 1e-3 and default_config("gan", "grid25").lr_d == 2e-4
     assert make_trainer("wgan-gp", "grid25", **TINY).loss.gp_weight == 0.1
+    for data in ("ring8", "swissroll"):  # the toy recipe on every 2-D dataset, not on images
+        c = default_config("wgan-gp", data)
+        assert c.loss_hparams == {"gp_weight": 0.1} and c.lr_d == 2e-3 and c.z_dim == 2
+    c = default_config("wgan-gp", "digits")
+    assert c.loss_hparams == {} and c.lr_d == 1e-4 and c.z_dim == 32
 
 
 # ---------------------------------------------------------------------------------- data
