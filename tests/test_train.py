@@ -138,6 +138,10 @@ def test_tuned_deviations_are_the_stated_ones_and_flags_override_them():
         assert c.loss_hparams == {"gp_weight": 0.1} and c.lr_d == 2e-3 and c.z_dim == 2
     c = default_config("wgan-gp", "digits")
     assert c.loss_hparams == {} and c.lr_d == 1e-4 and c.z_dim == 32
+    for loss in ("gan", "cgan", "lsgan"):
+        c = default_config(loss, "digits")
+        assert (c.lr_d, c.lr_g, c.steps) == (1e-3, 1e-3, 2000)
+    assert default_config("hinge", "digits").lr_d == 2e-4
 
 
 # ---------------------------------------------------------------------------------- data

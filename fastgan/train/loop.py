@@ -90,12 +90,16 @@ _WGAN_GP_TOY: dict[str, Any] = {"gp_weight": 0.1, "lr_d": 2e-3, "lr_g": 2e-3}
 #:   steps (11/25 modes, 1 % of the samples high quality); with :data:`_WGAN_GP_TOY` and 4000
 #:   steps, 25/25 and ~90 % (seeds 0–3). On ring8 (1000 steps) 2/8 modes and 0.1 % became 8/8
 #:   and 80 %; on the Swiss roll 15 % became 84 % of the samples within 3σ of the curve.
+#: * GAN, CGAN and LSGAN on digits: Adam 1e-3 and 2000 steps. At 2e-4, GAN collapsed to one digit
+#:   and CGAN to one pattern that ignored its label (0 % in the requested class after 1000 steps);
+#:   at 1e-3 all 10 classes, and CGAN put 91 % of its samples in the requested class.
 TUNED: dict[tuple[str, str], dict[str, Any]] = {
     ("cgan", "ring8"): {"lr_d": 1e-3, "lr_g": 1e-3, "steps": 2000},
     ("cgan", "grid25"): {"lr_d": 1e-3, "lr_g": 1e-3},
     ("wgan-gp", "ring8"): _WGAN_GP_TOY,
     ("wgan-gp", "grid25"): {**_WGAN_GP_TOY, "steps": 4000},
     ("wgan-gp", "swissroll"): _WGAN_GP_TOY,
+    **{(loss, "digits"): {"lr_d": 1e-3, "lr_g": 1e-3, "steps": 2000} for loss in ("gan", "cgan", "lsgan")},
 }
 
 
