@@ -61,21 +61,11 @@ void side_grad(const at::Tensor& x, at::Tensor& dx, acc_t scale, acc_t target, a
   });
 }
 
-void check_sides(const std::optional<at::Tensor>& real, const std::optional<at::Tensor>& fake) {
-  TORCH_CHECK(real.has_value() || fake.has_value(), "fastgan: real and fake cannot both be None");
-  if (real) check_batched(*real, "real");
-  if (fake) check_batched(*fake, "fake");
-  if (real && fake) {
-    TORCH_CHECK(real->scalar_type() == fake->scalar_type(), "fastgan: fake has dtype ", fake->scalar_type(),
-                " but real has dtype ", real->scalar_type());
-  }
-}
-
 }  // namespace
 
 at::Tensor adversarial_loss(const std::optional<at::Tensor>& real_in, const std::optional<at::Tensor>& fake_in,
                             c10::string_view kind, double real_target, double fake_target, double margin) {
-  check_sides(real_in, fake_in);
+  check_sides(real_in, fake_in, check_batched);
   const int k = kind_code(kind);
   const at::Tensor& any = real_in ? *real_in : *fake_in;
   at::Tensor loss = at::empty({}, any.options());
@@ -102,10 +92,8 @@ std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward(const at::Tensor& g
                                                              c10::string_view kind, double real_target,
                                                              double fake_target, double margin, bool need_real,
                                                              bool need_fake) {
-  check_sides(real_in, fake_in);
-  TORCH_CHECK(grad_out.numel() == 1, "fastgan: adversarial_loss_backward expects a scalar grad_out");
-  TORCH_CHECK(!need_real || real_in.has_value(), "fastgan: need_real without real");
-  TORCH_CHECK(!need_fake || fake_in.has_value(), "fastgan: need_fake without fake");
+  check_sides(real_in, fake_in, check_batched);
+  check_adversarial_backward(grad_out, real_in, fake_in, need_real, need_fake);
   const int k = kind_code(kind);
   const at::Tensor& any = real_in ? *real_in : *fake_in;
   const at::Tensor real = need_real ? dense(*real_in) : at::Tensor();

@@ -9,6 +9,7 @@
 #include <ATen/OpMathType.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace fastgan {
@@ -93,6 +94,43 @@ inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b,
               a.sizes());
   TORCH_CHECK(a.scalar_type() == b.scalar_type(), "fastgan: ", bn, " has dtype ", b.scalar_type(), " but ", an,
               " has dtype ", a.scalar_type());
+}
+
+// Checks shared by the cpu kernels and the CUDA glue (csrc/cuda/bindings.cpp); each device
+// passes its own check_batched (dtype and device rules).
+
+// real and/or fake of adversarial_loss: at least one, each batched, the same dtype and device.
+template <typename CheckBatched>
+inline void check_sides(const std::optional<at::Tensor>& real, const std::optional<at::Tensor>& fake,
+                        CheckBatched check_batched_tensor) {
+  TORCH_CHECK(real.has_value() || fake.has_value(), "fastgan: real and fake cannot both be None");
+  if (real) check_batched_tensor(*real, "real");
+  if (fake) check_batched_tensor(*fake, "fake");
+  if (real && fake) {
+    TORCH_CHECK(real->scalar_type() == fake->scalar_type(), "fastgan: fake has dtype ", fake->scalar_type(),
+                " but real has dtype ", real->scalar_type());
+    TORCH_CHECK(fake->device() == real->device(), "fastgan: fake is on ", fake->device(), " but real is on ",
+                real->device());
+  }
+}
+
+// adversarial_loss_backward's arguments beyond the sides themselves.
+inline void check_adversarial_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& real,
+                                       const std::optional<at::Tensor>& fake, bool need_real, bool need_fake) {
+  TORCH_CHECK(grad_out.numel() == 1, "fastgan: adversarial_loss_backward expects a scalar grad_out");
+  TORCH_CHECK(!need_real || real.has_value(), "fastgan: need_real without real");
+  TORCH_CHECK(!need_fake || fake.has_value(), "fastgan: need_fake without fake");
+}
+
+// grad_norm_penalty's per-sample norms are fp64 for every input dtype, on every device: the sums
+// of squares accumulate in fp64 (fastgan/ops/grad_norm_penalty.py).
+constexpr at::ScalarType kNormsDtype = at::kDouble;
+
+// grad_norm_penalty_backward's grad_out and norms, for gradients `grads` (already checked).
+inline void check_penalty_backward(const at::Tensor& grad_out, const at::Tensor& norms, const at::Tensor& grads) {
+  TORCH_CHECK(grad_out.numel() == 1, "fastgan: grad_norm_penalty_backward expects a scalar grad_out");
+  TORCH_CHECK(norms.dim() == 1 && norms.size(0) == grads.size(0) && norms.scalar_type() == kNormsDtype,
+              "fastgan: norms must have shape (B,) and dtype float64");
 }
 
 // Placeholder for a gradient that was not asked for (the schemas return tensors, never None).

@@ -15,19 +15,16 @@
 namespace fastgan {
 namespace cpu {
 
-namespace {
-// The per-sample sums of squares accumulate in fp64 for every input dtype (so do the norms and
-// the backward's scale): every fp32/fp16/bf16 square fits fp64's range, so tiny and huge norms
-// are exact where an fp32 sum would underflow or overflow (fastgan/ops/grad_norm_penalty.py).
-at::ScalarType norms_dtype(at::ScalarType) { return at::kDouble; }
-}  // namespace
+// The per-sample sums of squares accumulate in fp64 for every input dtype (so do the norms,
+// kNormsDtype, and the backward's scale): every fp32/fp16/bf16 square fits fp64's range, so tiny
+// and huge norms are exact where an fp32 sum would underflow or overflow.
 
 std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& grads_in, double center,
                                                              bool one_sided) {
   check_batched(grads_in, "grads");
   const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
   const int64_t B = grads.size(0), M = grads.numel() / B, C = chunks_per_row(M);
-  at::Tensor norms = at::empty({B}, grads.options().dtype(norms_dtype(grads.scalar_type())));
+  at::Tensor norms = at::empty({B}, grads.options().dtype(kNormsDtype));
   at::Tensor loss = at::empty({}, grads.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_forward", [&] {
     using acc_t = double;
@@ -54,10 +51,7 @@ at::Tensor grad_norm_penalty(const at::Tensor& grads, double center, bool one_si
 at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tensor& grads_in, const at::Tensor& norms,
                                       double center, bool one_sided) {
   check_batched(grads_in, "grads");
-  TORCH_CHECK(grad_out.numel() == 1, "fastgan: grad_norm_penalty_backward expects a scalar grad_out");
-  TORCH_CHECK(norms.dim() == 1 && norms.size(0) == grads_in.size(0) &&
-                  norms.scalar_type() == norms_dtype(grads_in.scalar_type()),
-              "fastgan: norms must have shape (B,) and dtype float64");
+  check_penalty_backward(grad_out, norms, grads_in);
   const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
   const int64_t B = grads.size(0), M = grads.numel() / B;
   at::Tensor dg = at::empty_like(grads);  // same layout as the gradients read

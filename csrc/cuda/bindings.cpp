@@ -161,7 +161,7 @@ std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& g
   const int64_t B = grads.size(0), M = grads.numel() / B;
   const DType dt = dtype_code(grads.scalar_type());
   // fp64 norms for every input dtype (csrc/cuda/grad_norm_penalty.cu, fastgan/ops/grad_norm_penalty.py)
-  at::Tensor norms = at::empty({B}, grads.options().dtype(at::kDouble));
+  at::Tensor norms = at::empty({B}, grads.options().dtype(cpu::kNormsDtype));
   at::Tensor loss = at::empty({}, grads.options());
   at::Tensor ws_keep;
   void* ws = workspace(grad_norm_penalty_workspace_bytes(B, M, dt), grads, ws_keep);
@@ -178,10 +178,7 @@ at::Tensor grad_norm_penalty(const at::Tensor& grads, double center, bool one_si
 at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tensor& grads_in, const at::Tensor& norms,
                                       double center, bool one_sided) {
   check_batched(grads_in, "grads");
-  TORCH_CHECK(grad_out.numel() == 1, "fastgan: grad_norm_penalty_backward expects a scalar grad_out");
-  TORCH_CHECK(norms.dim() == 1 && norms.size(0) == grads_in.size(0) &&
-                  norms.scalar_type() == at::kDouble,
-              "fastgan: norms must have shape (B,) and dtype float64");
+  cpu::check_penalty_backward(grad_out, norms, grads_in);
   check_device(norms, "norms", grads_in, "grads");
   const c10::cuda::CUDAGuard guard(grads_in.device());
   const at::Tensor grads = cpu::sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
@@ -246,20 +243,9 @@ std::tuple<at::Tensor, at::Tensor> reconstruction_error_backward(const at::Tenso
 }
 
 // ------------------------------------------------------------------------- adversarial_loss
-void check_sides(const std::optional<at::Tensor>& real, const std::optional<at::Tensor>& fake) {
-  TORCH_CHECK(real.has_value() || fake.has_value(), "fastgan: real and fake cannot both be None");
-  if (real) check_batched(*real, "real");
-  if (fake) check_batched(*fake, "fake");
-  if (real && fake) {
-    TORCH_CHECK(real->scalar_type() == fake->scalar_type(), "fastgan: fake has dtype ", fake->scalar_type(),
-                " but real has dtype ", real->scalar_type());
-    check_device(*fake, "fake", *real, "real");
-  }
-}
-
 at::Tensor adversarial_loss(const std::optional<at::Tensor>& real_in, const std::optional<at::Tensor>& fake_in,
                             c10::string_view kind, double real_target, double fake_target, double margin) {
-  check_sides(real_in, fake_in);
+  cpu::check_sides(real_in, fake_in, check_batched);
   const int k = cpu::kind_code(kind);
   const at::Tensor& any = real_in ? *real_in : *fake_in;
   const c10::cuda::CUDAGuard guard(any.device());
@@ -282,10 +268,8 @@ std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward(const at::Tensor& g
                                                              c10::string_view kind, double real_target,
                                                              double fake_target, double margin, bool need_real,
                                                              bool need_fake) {
-  check_sides(real_in, fake_in);
-  TORCH_CHECK(grad_out.numel() == 1, "fastgan: adversarial_loss_backward expects a scalar grad_out");
-  TORCH_CHECK(!need_real || real_in.has_value(), "fastgan: need_real without real");
-  TORCH_CHECK(!need_fake || fake_in.has_value(), "fastgan: need_fake without fake");
+  cpu::check_sides(real_in, fake_in, check_batched);
+  cpu::check_adversarial_backward(grad_out, real_in, fake_in, need_real, need_fake);
   const int k = cpu::kind_code(kind);
   const at::Tensor& any = real_in ? *real_in : *fake_in;
   const c10::cuda::CUDAGuard guard(any.device());

@@ -216,6 +216,17 @@ struct Plan {
   int64_t chunks;  // blocks per row
 };
 
+// What the calling block covers under `plan` for rows of M elements: its index, its row, its n
+// elements and their flat offset (row · M + the chunk's start).
+struct Chunk {
+  int64_t block, row, n, offset;
+};
+
+__device__ __forceinline__ Chunk chunk_of(const Plan& plan, int64_t M) {
+  const int64_t blk = blockIdx.x, row = blk / plan.chunks, begin = (blk % plan.chunks) * plan.chunk;
+  return {blk, row, plan.chunk < M - begin ? plan.chunk : M - begin, row * M + begin};
+}
+
 // The chunking of B rows of M elements of `elem_bytes` bytes: sizes only, never the device.
 inline Plan plan_rows(int64_t B, int64_t M, std::size_t elem_bytes) {
   const int64_t step = static_cast<int64_t>(kThreads) * static_cast<int64_t>(16 / elem_bytes);

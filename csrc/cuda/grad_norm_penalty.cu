@@ -34,10 +34,9 @@ __global__ void __launch_bounds__(kThreads)
                        T* loss, NormAcc* norms, NormAcc* partials, unsigned int* counters) {
   using A = NormAcc;
   constexpr int V = VecWidth<T>::value;
-  const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
-  const int64_t begin = c * plan.chunk;
-  const int64_t n = plan.chunk < M - begin ? plan.chunk : M - begin;
-  const T* g = grads + b * M + begin;
+  const Chunk ch = chunk_of(plan, M);
+  const int64_t blk = ch.block, b = ch.row, n = ch.n;
+  const T* g = grads + ch.offset;
 
   A s = A(0);
   for_each_group<V>(n, [&](int64_t e, int cnt) {
@@ -71,10 +70,8 @@ __global__ void __launch_bounds__(kThreads)
                         Plan plan, NormAcc center, bool one_sided, T* __restrict__ dgrads) {
   using A = NormAcc;
   constexpr int V = VecWidth<T>::value;
-  const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
-  const int64_t begin = c * plan.chunk;
-  const int64_t n = plan.chunk < M - begin ? plan.chunk : M - begin;
-  const int64_t o = b * M + begin;
+  const Chunk ch = chunk_of(plan, M);
+  const int64_t b = ch.row, n = ch.n, o = ch.offset;
   const A scale = terms::penalty_grad_scale(read_vector<A>(norms, b), center, one_sided, read_vector<A>(grad_out, 0),
                                             static_cast<A>(B));
   for_each_group<V>(n, [&](int64_t e, int cnt) {

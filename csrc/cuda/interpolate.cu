@@ -26,10 +26,8 @@ __global__ void __launch_bounds__(kThreads)
                         Plan plan, T* __restrict__ out) {
   using A = Acc<T>;
   constexpr int V = VecWidth<T>::value;
-  const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
-  const int64_t begin = c * plan.chunk;
-  const int64_t n = plan.chunk < M - begin ? plan.chunk : M - begin;
-  const int64_t o = b * M + begin;
+  const Chunk ch = chunk_of(plan, M);
+  const int64_t b = ch.row, n = ch.n, o = ch.offset;
   const A a = read_vector<A>(alpha, b);
   for_each_group<V>(n, [&](int64_t e, int cnt) {
     A rv[V], fv[V];
@@ -48,10 +46,8 @@ __global__ void __launch_bounds__(kThreads)
                          T* dalpha, Acc<T>* partials, unsigned int* counters) {
   using A = Acc<T>;
   constexpr int V = VecWidth<T>::value;
-  const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
-  const int64_t begin = c * plan.chunk;
-  const int64_t n = plan.chunk < M - begin ? plan.chunk : M - begin;
-  const int64_t o = b * M + begin;
+  const Chunk ch = chunk_of(plan, M);
+  const int64_t blk = ch.block, b = ch.row, n = ch.n, o = ch.offset;
   const A a = read_vector<A>(alpha, b);
   const A one_minus_a = A(1) - a;
   A s = A(0);

@@ -27,10 +27,8 @@ __global__ void __launch_bounds__(kThreads)
                        Acc<T>* partials, unsigned int* counters) {
   using A = Acc<T>;
   constexpr int V = VecWidth<T>::value;
-  const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
-  const int64_t begin = c * plan.chunk;
-  const int64_t n = plan.chunk < M - begin ? plan.chunk : M - begin;
-  const int64_t o = b * M + begin;
+  const Chunk ch = chunk_of(plan, M);
+  const int64_t blk = ch.block, b = ch.row, n = ch.n, o = ch.offset;
 
   A s = A(0);
   for_each_group<V>(n, [&](int64_t e, int cnt) {
@@ -59,10 +57,8 @@ __global__ void __launch_bounds__(kThreads)
                         Plan plan, T* __restrict__ dx, T* __restrict__ drecon) {
   using A = Acc<T>;
   constexpr int V = VecWidth<T>::value;
-  const int64_t blk = blockIdx.x, b = blk / plan.chunks, c = blk % plan.chunks;
-  const int64_t begin = c * plan.chunk;
-  const int64_t n = plan.chunk < M - begin ? plan.chunk : M - begin;
-  const int64_t o = b * M + begin;
+  const Chunk ch = chunk_of(plan, M);
+  const int64_t b = ch.row, n = ch.n, o = ch.offset;
   const A s = read_vector<A>(grad_out, b) * (A(1) / static_cast<A>(M));
   for_each_group<V>(n, [&](int64_t e, int cnt) {
     A xv[V], rv[V];

@@ -330,36 +330,41 @@ class _Best(_Idiom):
         return -fake.mean()
 
 
-class _Ref:
-    """fastgan's references (``fastgan/ops/<op>.py``), called directly."""
+def _ops_via(get: Callable[[str], Callable[..., Any]], doc: str) -> type:
+    """The operator interface :func:`_op_fn` and :func:`family_fn` call, with each operator's
+    reference taken from ``get(op)`` (the reference itself, or its compiled form)."""
 
-    @staticmethod
-    def interpolate(real, fake, alpha):
-        return reference_fn("interpolate")(real, fake, alpha)
+    class Ops:
+        @staticmethod
+        def interpolate(real, fake, alpha):
+            return get("interpolate")(real, fake, alpha)
 
-    @staticmethod
-    def grad_norm_penalty(g):
-        return reference_fn("grad_norm_penalty")(g, CENTER, ONE_SIDED)
+        @staticmethod
+        def grad_norm_penalty(g):
+            return get("grad_norm_penalty")(g, CENTER, ONE_SIDED)
 
-    @staticmethod
-    def reconstruction_error(x, r, p):
-        return reference_fn("reconstruction_error")(x, r, p)
+        @staticmethod
+        def reconstruction_error(x, r, p):
+            return get("reconstruction_error")(x, r, p)
 
-    @staticmethod
-    def d_loss(kind, real, fake):
-        return reference_fn("adversarial_loss")(real, fake, kind, REAL_TARGET, FAKE_TARGET, MARGIN)
+        @staticmethod
+        def d_loss(kind, real, fake):
+            return get("adversarial_loss")(real, fake, kind, REAL_TARGET, FAKE_TARGET, MARGIN)
 
-    @staticmethod
-    def g_loss(kind, fake):
-        if kind == "bce":
-            return reference_fn("adversarial_loss")(fake, None, "bce", REAL_TARGET, FAKE_TARGET, MARGIN)
-        if kind == "lsgan":
-            return reference_fn("adversarial_loss")(fake, None, "lsgan", REAL_TARGET, FAKE_TARGET, MARGIN)
-        return reference_fn("adversarial_loss")(fake, None, "wgan", REAL_TARGET, FAKE_TARGET, MARGIN)
+        @staticmethod
+        def g_loss(kind, fake):
+            g_kind = kind if kind in ("bce", "lsgan") else "wgan"  # hinge's generator loss is wgan's
+            return get("adversarial_loss")(fake, None, g_kind, REAL_TARGET, FAKE_TARGET, MARGIN)
 
-    @staticmethod
-    def mean(t):
-        return reference_fn("adversarial_loss")(None, t, "wgan", REAL_TARGET, FAKE_TARGET, MARGIN)
+        @staticmethod
+        def mean(t):
+            return get("adversarial_loss")(None, t, "wgan", REAL_TARGET, FAKE_TARGET, MARGIN)
+
+    Ops.__doc__ = doc
+    return Ops
+
+
+_Ref = _ops_via(reference_fn, "fastgan's references (``fastgan/ops/<op>.py``), called directly.")
 
 
 def _op_fn(impl: type, case: Case) -> Callable[..., torch.Tensor]:
@@ -529,33 +534,7 @@ def _compiled_ref(op: str) -> Callable[..., torch.Tensor]:
     return _COMPILED[op]
 
 
-class _CompiledOps:
-    """The references of the operators, each compiled on its own."""
-
-    @staticmethod
-    def interpolate(real, fake, alpha):
-        return _compiled_ref("interpolate")(real, fake, alpha)
-
-    @staticmethod
-    def grad_norm_penalty(g):
-        return _compiled_ref("grad_norm_penalty")(g, CENTER, ONE_SIDED)
-
-    @staticmethod
-    def reconstruction_error(x, r, p):
-        return _compiled_ref("reconstruction_error")(x, r, p)
-
-    @staticmethod
-    def d_loss(kind, real, fake):
-        return _compiled_ref("adversarial_loss")(real, fake, kind, REAL_TARGET, FAKE_TARGET, MARGIN)
-
-    @staticmethod
-    def g_loss(kind, fake):
-        return _compiled_ref("adversarial_loss")(fake, None, kind if kind in ("bce", "lsgan") else "wgan",
-                                                 REAL_TARGET, FAKE_TARGET, MARGIN)
-
-    @staticmethod
-    def mean(t):
-        return _compiled_ref("adversarial_loss")(None, t, "wgan", REAL_TARGET, FAKE_TARGET, MARGIN)
+_CompiledOps = _ops_via(_compiled_ref, "The references of the operators, each compiled on its own.")
 
 
 def compiled(case: Case, device: str = "cpu") -> Callable[..., torch.Tensor]:
@@ -572,17 +551,7 @@ def compiled(case: Case, device: str = "cpu") -> Callable[..., torch.Tensor]:
         if key not in _COMPILED:
             _COMPILED[key] = torch.compile(family_fn(_Ref, case), dynamic=False)
         return _COMPILED[key]
-    fn = _compiled_ref(case.op)
-    kw = case.kw
-    if case.op == "interpolate":
-        return fn
-    if case.op == "grad_norm_penalty":
-        return lambda g: fn(g, CENTER, ONE_SIDED)
-    if case.op == "reconstruction_error":
-        p = kw["p"]
-        return lambda x, r: fn(x, r, p)
-    kind = kw["kind"]
-    return lambda real, fake: fn(real, fake, kind, REAL_TARGET, FAKE_TARGET, MARGIN)
+    return _op_fn(_CompiledOps, case)
 
 
 def fastgan_fn(case: Case, device: str = "cpu") -> Callable[..., torch.Tensor]:
