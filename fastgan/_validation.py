@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -26,14 +27,36 @@ __all__ = [
 ]
 
 
+#: The dtypes fastgan computes in. Other floating dtypes (the float8 family, …) are refused:
+#: the kernels do not implement them, and the reference's results in them would be meaningless.
+FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def check_float_tensor(name: str, t: object) -> torch.Tensor:
-    """``t`` must be a floating-point tensor (fp16, bf16, fp32 or fp64)."""
+    """``t`` must be a dense (strided, not nested) tensor of dtype float16, bfloat16, float32 or
+    float64. Meta tensors and tensor subclasses with the strided layout (FakeTensor, functorch's
+    wrappers under ``torch.func``) pass: only metadata is read."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.is_nested:
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got a nested tensor; "
+            "pad it to a regular batch-first tensor first"
+        )
+    if t.layout != torch.strided:
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got layout {t.layout}; "
+            f"convert it first (e.g. {name}.to_dense())"
+        )
     if not t.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
             f"got dtype {t.dtype}"
+        )
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} has dtype {t.dtype}, which fastgan does not compute in: "
+            f"expected float16, bfloat16, float32 or float64 (convert it first, e.g. {name}.float())"
         )
     return t
 
@@ -114,34 +137,77 @@ def promote(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
     return tuple(None if t is None else t.to(target) for t in tensors)
 
 
-def check_real(name: str, value: object) -> float:
-    """A real Python number (int or float, not bool, not a tensor); returns it as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+_FLOAT_MAX = sys.float_info.max
+
+
+def _is_numpy_bool(value: object) -> bool:
+    t = type(value)
+    return t.__module__ == "numpy" and t.__name__ in ("bool_", "bool")
+
+
+def check_real(name: str, value: object, *, finite: bool = True) -> float:
+    """A real number: a Python int or float, a NumPy integer or floating scalar (anything
+    registered as :class:`numbers.Real`), or a symbolic number of ``torch.compile`` / export —
+    not a bool, not a tensor. Returns it as a float (rounded to the nearest float). NaN is
+    refused, and so are infinities unless ``finite=False``; an integer too large for a float
+    is a ``ValueError``, not an ``OverflowError``.
+
+    The checks are comparisons, not ``math.isnan``: on a symbolic float (``torch.compile(...,
+    dynamic=True)``) they become guards, so a later call with a value that fails them recompiles
+    and is refused then, while a value that passes runs the same graph.
+    """
+    if isinstance(value, bool) or _is_numpy_bool(value) or not isinstance(
+        value, (numbers.Real, torch.SymInt, torch.SymFloat)
+    ):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if math.isnan(v):
+    if isinstance(value, torch.SymFloat):
+        v = value  # float() would specialise it to a constant
+    elif isinstance(value, torch.SymInt):
+        v = torch.sym_float(value)
+    else:
+        try:
+            v = float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            raise ValueError(
+                f"{name} is too large for a float (its magnitude exceeds {_FLOAT_MAX:.4g}); "
+                "expected a finite number"
+            ) from None
+    if v != v:  # NaN (a comparison: see the docstring)
         raise ValueError(f"{name} must not be NaN")
-    return v
+    if v == math.inf or v == -math.inf:
+        if value != v:  # a finite number (a NumPy longdouble, a Fraction) beyond float's range
+            raise ValueError(
+                f"{name} is too large for a float (its magnitude exceeds {_FLOAT_MAX:.4g}); "
+                "expected a finite number"
+            )
+        if finite:
+            raise ValueError(f"{name} must be finite, got {v}")
+    return v  # type: ignore[return-value]
+
 
 
 def check_nonneg(name: str, value: object, *, finite: bool = True) -> float:
-    """A real number >= 0 (and finite unless ``finite=False``)."""
-    v = check_real(name, value)
+    """A real number >= 0 (and finite unless ``finite=False``); see :func:`check_real`."""
+    v = check_real(name, value, finite=False)
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {v}")
-    if finite and math.isinf(v):
+    if finite and v == math.inf:
         raise ValueError(f"{name} must be finite, got {v}")
     return v
 
 
 def check_unit_interval(name: str, value: object) -> float:
-    v = check_real(name, value)
+    """A real number in [0, 1]; see :func:`check_real`."""
+    v = check_real(name, value, finite=False)
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {v}")
     return v
 
 
 def check_bool(name: str, value: object) -> bool:
+    """A bool (a NumPy bool is accepted and returned as a Python bool); not an int."""
+    if _is_numpy_bool(value):
+        return bool(value)
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     return value

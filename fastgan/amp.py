@@ -77,24 +77,16 @@ def gradient_penalty(
     # the operator module (fastgan.ops re-exports a function of the same name)
     gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
 
-    v.check_batched("real", real)
-    v.check_float_tensor("fake", fake)
     if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
-    if scaler is None or not scaler.is_enabled():
-        common = torch.promote_types(real.dtype, fake.dtype)
-        return FG.gradient_penalty(
-            critic, real.to(common), fake.to(common), weight=weight, center=center, one_sided=one_sided,
-            alpha=None if alpha is None else alpha.to(common), **critic_kwargs,
-        )
+    # the same checks and interpolation as functional.gradient_penalty, with or without a scaler
     FG._check_critic(critic)
-    common = torch.promote_types(real.dtype, fake.dtype)
-    if alpha is not None:
-        v.check_float_tensor("alpha", alpha)
-        alpha = alpha.to(common)
     x_hat, weight, center, one_sided = FG._penalty_inputs(
-        real.to(common), fake.to(common), alpha, weight, center, one_sided
+        real, fake, alpha, weight, center, one_sided, mixed_precision=True
     )
+    if scaler is None or not scaler.is_enabled():
+        grads = FG._input_gradients(critic, x_hat, critic_kwargs)
+        return weight * gnp_op._call(grads, center, one_sided)
 
     device_type = real.device.type
     enabled, amp_dtype = _autocast_state(device_type)
@@ -105,7 +97,7 @@ def gradient_penalty(
         FG._check_critic_output(out)
         # 2. the scaled input gradient, outside autocast (the recipe's autograd.grad)
         with torch.autocast(device_type, enabled=False):
-            (scaled_grads,) = torch.autograd.grad(scaler.scale(out.float().sum()), x_hat, create_graph=True)
+            scaled_grads = FG._grad_of_input(scaler.scale(out.float().sum()), x_hat)
             # 3. unscale with ordinary arithmetic; the scale as a tensor (no host sync)
             scale = scaler.scale(torch.ones((), dtype=torch.float32, device=real.device))
             grads = scaled_grads * (1.0 / scale).to(scaled_grads.dtype)

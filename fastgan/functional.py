@@ -145,8 +145,26 @@ def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, criti
     with torch.enable_grad():
         out = critic(x, **critic_kwargs)
         _check_critic_output(out)
-        (grads,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        return _grad_of_input(out.sum(), x)
+
+
+def _grad_of_input(total: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``∂ total / ∂ x`` with ``create_graph=True``; a ``ValueError`` when ``total`` does not
+    depend on ``x`` through autograd (a critic that ignores or detaches its input, or returns a
+    constant or a value of its parameters only)."""
+    if not total.requires_grad:
+        raise ValueError(_CRITIC_INDEPENDENT)
+    (grads,) = torch.autograd.grad(total, x, create_graph=True, allow_unused=True)
+    if grads is None:
+        raise ValueError(_CRITIC_INDEPENDENT)
     return grads
+
+
+_CRITIC_INDEPENDENT = (
+    "critic's output does not depend on its input through autograd (it ignores or detaches its "
+    "input, or returns a constant or a function of its parameters only); the gradient penalty "
+    "needs a critic that is differentiable w.r.t. its input"
+)
 
 
 def _check_critic(critic: object) -> None:
@@ -155,26 +173,48 @@ def _check_critic(critic: object) -> None:
 
 
 def _check_critic_output(out: object) -> None:
-    """A critic's output: floating scores that depend on its input through autograd."""
+    """A critic's output: floating scores (its dependence on the input is checked when its
+    gradient is taken, :func:`_grad_of_input`)."""
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         raise TypeError(
             "critic must return a floating-point tensor of scores, "
             f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
         )
-    if not out.requires_grad:
-        raise ValueError("critic's output does not depend on its input through autograd")
 
 
 def _penalty_inputs(
-    real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None, weight: float, center: float, one_sided: bool
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    alpha: torch.Tensor | None,
+    weight: float,
+    center: float,
+    one_sided: bool,
+    *,
+    mixed_precision: bool = False,
 ) -> tuple[torch.Tensor, float, float, bool]:
     """The checked arguments of the gradient penalty: the per-sample interpolates ``x̂`` (a leaf
-    that requires grad; ``real`` and ``fake`` detached) and the validated hyper-parameters."""
+    that requires grad; ``real`` and ``fake`` detached) and the validated hyper-parameters.
+
+    ``real`` and ``fake`` must agree in shape, device and dtype — except under autocast, or
+    with ``mixed_precision`` (:func:`fastgan.amp.gradient_penalty`), where their floating dtypes
+    may differ and both are interpolated in the wider one. ``alpha`` (shape (B,)) is then
+    checked like :func:`interpolate`'s against that common dtype."""
     v.check_batched("real", real)
-    v.check_like(("real", "fake"), real, fake)
+    if mixed_precision:
+        v.check_float_tensor("fake", fake)
+        if fake.shape != real.shape:
+            raise ValueError(
+                f"fake has shape {tuple(fake.shape)} but real has shape {tuple(real.shape)}; "
+                "expected the same shape"
+            )
+        v.check_same_device(("real", "fake"), [real, fake])
+        common = torch.promote_types(real.dtype, fake.dtype)
+        real, fake = real.to(common), fake.to(common)
+    else:
+        v.check_like(("real", "fake"), real, fake)
+        real, fake = v.promote(real, fake)  # mixed only under autocast
     weight = v.check_nonneg("weight", weight)
     center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
-    real, fake = v.promote(real, fake)  # mixed only under autocast
     if alpha is None:
         alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
     else:
@@ -202,6 +242,7 @@ def gradient_penalty(
     back-propagates into the critic's parameters. ``critic_kwargs`` go to every critic call
     (e.g. ``labels=`` for a conditional critic). ``one_sided=True`` gives ``max(0, ‖g‖ − 1)²``.
     """
+    _check_critic(critic)
     x_hat, weight, center, one_sided = _penalty_inputs(real, fake, alpha, weight, center, one_sided)
     grads = _input_gradients(critic, x_hat, critic_kwargs)
     return weight * _gnp_op._call(grads, center, one_sided)
@@ -211,6 +252,7 @@ def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma:
     """R1 regulariser: ``gamma/2 · mean_b ‖∇x D(x)_b‖²`` at ``inputs`` (real data; pass fake data
     for R2). ``inputs`` are treated as constants (detached); the penalty back-propagates into the
     critic's parameters."""
+    _check_critic(critic)
     v.check_batched("inputs", inputs)
     gamma = v.check_nonneg("gamma", gamma)
     grads = _input_gradients(critic, inputs.detach().requires_grad_(True), critic_kwargs)
@@ -271,15 +313,28 @@ def pulling_away_term(embeddings: torch.Tensor) -> torch.Tensor:
     """EBGAN's pulling-away term ``PT(S) = 1/(N(N−1)) Σ_{i≠j} cos²(S_i, S_j)``.
 
     ``embeddings`` is (N, …) with N ≥ 2, flattened per sample; cosines are between samples
-    (rows), computed in fp32 (fp64 for fp64). A zero embedding counts as orthogonal to every
-    other (its cosines are 0).
+    (rows), computed in fp32 (fp64 for fp64) and returned in ``embeddings``' dtype.
+
+    Cosines do not depend on the rows' scales, and neither does the result: each row is divided
+    by its largest absolute value before its norm is taken, so rows of any finite magnitude (fp32
+    values from 1e-38 to 3e38, say) give the cosines of their exact values — no square
+    overflows to inf or underflows to 0.
+
+    A zero row (an all-zero embedding) counts as orthogonal to every row: its cosines are 0 (not
+    NaN), so it adds 0 to the sum but still counts in N, and its gradient is finite (0). NaN in
+    a row gives NaN; so does ±inf (its direction is undefined).
     """
     v.check_batched("embeddings", embeddings, min_batch=2)
     n = embeddings.shape[0]
     acc = v.accumulation_dtype(embeddings.dtype)
     s = embeddings.reshape(n, -1).to(acc)
-    eps = torch.finfo(acc).tiny ** 0.5
-    s = s / torch.linalg.vector_norm(s, dim=1, keepdim=True).clamp_min(eps)
+    # Scale each row to a largest |entry| of 1 (exactly: m / m == 1), so its norm lies in
+    # [1, sqrt(D)] whatever its magnitude; a zero row (m = 0) is left as it is. Both are
+    # element-wise selections, no data-dependent branch.
+    m = s.abs().amax(dim=1, keepdim=True)
+    s = s / torch.where(m > 0, m, torch.ones_like(m))
+    norms = torch.linalg.vector_norm(s, dim=1, keepdim=True)
+    s = s / torch.where(norms > 0, norms, torch.ones_like(norms))  # zero rows stay 0: cos = 0
     cos2 = (s @ s.T).square()
     # exact i ≠ j sum; a masked fill, not boolean indexing (that would sync with the device)
     diagonal = torch.eye(n, dtype=torch.bool, device=s.device)
@@ -288,18 +343,22 @@ def pulling_away_term(embeddings: torch.Tensor) -> torch.Tensor:
 
 def ebgan_generator_loss(fake_energy: torch.Tensor, embeddings: torch.Tensor | None = None, pt_weight: float = 0.1) -> torch.Tensor:
     """EBGAN generator loss (eq. 8): ``mean(E(G(z)))``, plus ``pt_weight · PT(embeddings)`` when
-    the encoder embeddings of G(z) are given (EBGAN-PT)."""
+    the encoder embeddings of G(z) are given (EBGAN-PT): (B, …) with the batch of
+    ``fake_energy``, on its device and of its dtype (under autocast the dtypes may differ; the
+    result is then in the wider one)."""
     v.check_per_sample("fake_energy", fake_energy)
     pt_weight = v.check_nonneg("pt_weight", pt_weight)
-    loss = _adv(None, fake_energy, "wgan")
     if embeddings is not None:
         v.check_batched("embeddings", embeddings, min_batch=2)
         v.check_same_device(("fake_energy", "embeddings"), [fake_energy, embeddings])
+        v.check_same_dtype(("fake_energy", "embeddings"), [fake_energy, embeddings])
         if embeddings.shape[0] != fake_energy.shape[0]:
             raise ValueError(
                 f"embeddings has batch {embeddings.shape[0]} but fake_energy has batch "
                 f"{fake_energy.shape[0]}; expected the embeddings of the same samples"
             )
+    loss = _adv(None, fake_energy, "wgan")
+    if embeddings is not None:
         loss = loss + pt_weight * pulling_away_term(embeddings)
     return loss
 
@@ -349,7 +408,10 @@ def began_update(
     ``M_global = mean L(x) + |γ·mean L(x) − mean L(G(z))|``.
 
     Returns ``(k_next, convergence)``: 0-dim tensors on the errors' device, outside autograd,
-    computed without any host sync (k_next in k's dtype when k is a tensor).
+    computed without any host sync. ``k_next`` is in float32 or float64: k's dtype when k is a
+    float32/float64 tensor, float32 for a float16/bfloat16 k (an update of ~1e-4 rounds away in
+    16 bits: k would freeze), else the errors' accumulation dtype (fp64 for fp64 errors, fp32
+    otherwise); ``convergence`` is in the accumulation dtype.
     """
     _check_energies(("real_error", "fake_error"), real_error, fake_error)
     k = _check_k(k, real_error)
@@ -360,7 +422,8 @@ def began_update(
         real_mean = real_error.to(acc).mean()
         balance = gamma * real_mean - fake_error.to(acc).mean()
         if isinstance(k, torch.Tensor):
-            k_dtype, k_acc = k.dtype, k.to(acc)
+            k_dtype = torch.promote_types(k.dtype, torch.float32)
+            k_acc = k.to(torch.promote_types(acc, k_dtype))
         else:
             k_dtype, k_acc = acc, torch.full((), k, dtype=acc, device=real_error.device)
         k_next = (k_acc + lambda_k * balance).clamp(0.0, 1.0).to(k_dtype)

@@ -119,7 +119,11 @@ class GANLossBase(nn.Module):
 
     def _check_config(self, state: Any) -> None:
         mine = self.get_extra_state()
-        if state != mine:
+        try:
+            same = bool(state == mine)
+        except Exception:  # e.g. a tensor where a number belongs: not this configuration
+            same = False
+        if not same:
             raise ValueError(
                 f"this state_dict was saved from a different loss configuration: it holds {state!r}, "
                 f"this loss is {mine!r}; build the loss with fastgan.losses.create("
@@ -127,11 +131,47 @@ class GANLossBase(nn.Module):
             )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
-        # Check the configuration first, so that a mismatch leaves the loss untouched.
+        # Check the configuration first, so that a mismatch leaves the loss untouched. A state
+        # that holds this loss's tensors (BEGAN's k) must hold its configuration too: without
+        # it, nothing says the tensors belong to this configuration.
         key = prefix + "_extra_state"
         if key in state_dict:
             self._check_config(state_dict[key])
+        else:
+            own = [prefix + n for n in self._parameters] + [
+                prefix + n for n in self._buffers if n not in self._non_persistent_buffers_set
+            ]
+            present = [k for k in own if k in state_dict]
+            if present:
+                raise ValueError(
+                    f"this state_dict holds {', '.join(present)} but not the loss configuration "
+                    f"({key!r}) they were saved with; load a state_dict saved by "
+                    f"{type(self).__name__}.state_dict() (it holds both)"
+                )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        """``nn.Module.load_state_dict``, all or nothing: a load that raises (another
+        configuration, a state without its configuration, a wrong shape, missing or unexpected
+        keys with ``strict=True``) leaves every tensor of the loss as it was."""
+        saved = [
+            (m, dict(m._parameters), dict(m._buffers),
+             {n: t.detach().clone() for n, t in [*m._parameters.items(), *m._buffers.items()] if t is not None})
+            for m in self.modules()
+        ]
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except BaseException:
+            with torch.no_grad():
+                for m, params, buffers, values in saved:
+                    m._parameters.clear()
+                    m._parameters.update(params)
+                    m._buffers.clear()
+                    m._buffers.update(buffers)
+                    for n, t in [*params.items(), *buffers.items()]:
+                        if t is not None:
+                            t.copy_(values[n])
+            raise
 
 
 class _ScoreLoss(GANLossBase):
@@ -293,17 +333,28 @@ class HingeLoss(_ScoreLoss):
         return FG.hinge_generator_loss(fake_scores)
 
 
-def _autoencode(D: Callable[..., Any], x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(reconstruction, embedding or None)`` from an autoencoder discriminator."""
+def _autoencode(D: Callable[..., Any], x: torch.Tensor, labels: torch.Tensor | None, *, extra_items: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(reconstruction, embedding or None)`` from an autoencoder discriminator, which returns
+    the reconstruction, or ``(reconstruction, embedding)`` — or, when ``extra_items``, any tuple
+    or list whose first item is the reconstruction (the embedding is then its second item when
+    that is a tensor)."""
     out = _call(D, x, labels)
     if isinstance(out, torch.Tensor):
         return out, None
-    if isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(o, torch.Tensor) for o in out):
-        return out[0], out[1]
-    raise TypeError(
-        "an autoencoder discriminator must return the reconstruction or a pair "
-        f"(reconstruction, embedding), got {type(out).__name__}"
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        if len(out) == 2 and isinstance(out[1], torch.Tensor):
+            return out[0], out[1]
+        if extra_items:
+            return out[0], out[1] if len(out) > 1 and isinstance(out[1], torch.Tensor) else None
+    expected = (
+        "the reconstruction, or a tuple/list whose first item is the reconstruction"
+        if extra_items
+        else "the reconstruction or a pair (reconstruction, embedding) of tensors"
     )
+    got = type(out).__name__
+    if isinstance(out, (tuple, list)):
+        got = f"a {got} of {len(out)} item(s): ({', '.join(type(o).__name__ for o in out)})"
+    raise TypeError(f"an autoencoder discriminator must return {expected}, got {got}")
 
 
 class EBGANLoss(GANLossBase):
@@ -327,7 +378,7 @@ class EBGANLoss(GANLossBase):
 
     @staticmethod
     def _energy(D, x, labels):
-        recon, emb = _autoencode(D, x, labels)
+        recon, emb = _autoencode(D, x, labels, extra_items=False)
         return FG.reconstruction_error(x, recon, p=2), emb
 
     def discriminator_loss(self, D, real, fake, labels=None):
@@ -358,11 +409,19 @@ class EBGANLoss(GANLossBase):
 class BEGANLoss(GANLossBase):
     """BEGAN (eq. 9) with an autoencoder D and ``L(v)_b = mean_i |v − AE(v)|`` (η = 1).
 
+    ``D(x)`` returns the reconstruction, or a tuple or list whose first item is the
+    reconstruction (the other items, e.g. an embedding, are ignored).
+
     Discriminator: ``mean(L(x)) − k_t · mean(L(G(z)))``; generator: ``mean(L(G(z)))``. ``k_t`` is
     a registered buffer (saved in the ``state_dict``, moved with ``.to(device)``); in training
     mode each :meth:`discriminator_loss` call updates it on the device,
     ``k_{t+1} = clamp(k_t + lambda_k (γ·mean L(x) − mean L(G(z))), 0, 1)``, and logs
-    ``M_global`` as ``convergence``. In eval mode k stays as it is."""
+    ``M_global`` as ``convergence``. In eval mode k stays as it is.
+
+    k stays in float32 (or float64) whatever the module's dtype: ``.half()``, ``.bfloat16()``,
+    ``.to(torch.float16)`` or casting a model that holds the loss moves k to the new device but
+    leaves its precision alone — its updates (``lambda_k`` × a balance, ~1e-4) would round away
+    in a 16-bit k and freeze it."""
 
     name = "began"
 
@@ -379,8 +438,35 @@ class BEGANLoss(GANLossBase):
         return {"gamma": self.gamma, "lambda_k": self.lambda_k, "k0": self.k0}
 
     @staticmethod
+    def _precise(t: torch.Tensor) -> torch.Tensor:
+        """``t`` in float32 or float64 (its own dtype when it is one of them)."""
+        if t.dtype in (torch.float32, torch.float64):
+            return t
+        return t.to(torch.float32)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        # Float casts of the module (.half(), .to(dtype), .type(...)) do not lower k's precision;
+        # device moves (and every other conversion) apply to it as to any buffer.
+        k = self._buffers.get("k")
+
+        def keep_k_precise(t):
+            out = fn(t)
+            if t is k and isinstance(out, torch.Tensor) and out.dtype not in (torch.float32, torch.float64):
+                keep = torch.promote_types(t.dtype, torch.float32) if t.is_floating_point() else torch.float32
+                out = t.to(device=out.device, dtype=keep)
+            return out
+
+        return super()._apply(keep_k_precise, recurse)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        k = self._buffers.get("k")
+        if k is not None and k.dtype not in (torch.float32, torch.float64):  # assign=True of a 16-bit k
+            self._buffers["k"] = self._precise(k)
+
+    @staticmethod
     def _error(D, x, labels):
-        recon, _ = _autoencode(D, x, labels)
+        recon, _ = _autoencode(D, x, labels, extra_items=True)
         return FG.reconstruction_error(x, recon, p=1)
 
     def discriminator_loss(self, D, real, fake, labels=None):

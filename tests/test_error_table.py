@@ -326,7 +326,7 @@ CALLS: dict[str, dict[str, object]] = {
     "d-output": {"losses.GANLoss.discriminator_loss": lambda: losses.create("gan").discriminator_loss(lambda x: [1.0], _x(B, 3), _x(B, 3))},
     "ae-output": {
         "losses.EBGANLoss.discriminator_loss": lambda: losses.create("ebgan").discriminator_loss(lambda x: [x], _x(B, 3), _x(B, 3)),
-        "losses.BEGANLoss.discriminator_loss": lambda: losses.create("began").discriminator_loss(lambda x: (x, x, x), _x(B, 3), _x(B, 3)),
+        "losses.BEGANLoss.discriminator_loss": lambda: losses.create("began").discriminator_loss(lambda x: (1.0, x), _x(B, 3), _x(B, 3)),
     },
     "ebgan-embedding": {"losses.EBGANLoss.generator_loss": lambda: losses.create("ebgan").generator_loss(lambda x: 2 * x, _x(B, 3))},
     "began-device": {

@@ -192,8 +192,34 @@ def test_ebgan_energies_margin_and_pulling_away_term():
 
 
 def test_autoencoder_output_type_checked():
+    x = torch.randn(2, 3)
+    for bad in ([], (), [1.0], (None, x), "x", 1.0):
+        with pytest.raises(TypeError, match="reconstruction"):
+            losses.create("began").generator_loss(lambda v, bad=bad: bad, x)
+        with pytest.raises(TypeError, match="reconstruction"):
+            losses.create("ebgan", pt_weight=0.0).generator_loss(lambda v, bad=bad: bad, x)
+    # EBGAN takes the reconstruction or (reconstruction, embedding), nothing longer
     with pytest.raises(TypeError, match="reconstruction"):
-        losses.create("began").generator_loss(lambda x: [x, x, x], torch.randn(2, 3))
+        losses.create("ebgan").generator_loss(lambda v: (2 * v, v, v), x)
+
+
+@pytest.mark.parametrize("kind", [tuple, list])
+@pytest.mark.parametrize("extra", [0, 1, 2], ids=["bare", "pair", "triple"])
+def test_began_takes_the_reconstruction_or_any_sequence_starting_with_it(kind, extra):
+    """The BEGAN loss object's D returns the reconstruction, or a tuple or list whose first item
+    is the reconstruction (as its docstring says); the value is the same in every form."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(B, DIM), torch.randn(B, DIM)
+    recon = lambda v: 0.5 * v + 0.1  # noqa: E731
+    plain = losses.create("began")
+    d_ref, _ = plain.discriminator_loss(recon, real, fake)
+    g_ref, _ = plain.generator_loss(recon, fake)
+    D = recon if extra == 0 else (lambda v: kind([recon(v)] + ["anything"] * (extra - 1) + [v[:, :2]] * (extra > 1)))
+    loss = losses.create("began")
+    d, _ = loss.discriminator_loss(D, real, fake)
+    g, _ = loss.generator_loss(D, fake)
+    torch.testing.assert_close(d, d_ref)
+    torch.testing.assert_close(g, g_ref)
 
 
 def test_began_k_buffer_updates_on_device_in_training_only():
