@@ -8,7 +8,15 @@ Command line (also ``python -m fastgan.train``, and under ``torchrun`` with ``--
 
 Writes to ``--out``: ``samples.png`` (samples over the data), ``losses.png`` (and ``began.png``:
 k_t and M_global), ``metrics.json``, ``samples.npy`` (2500 evaluation samples), ``labels.npy``
-(CGAN's requested labels) and ``checkpoint.pt``.
+(CGAN's requested labels) and ``checkpoint.pt``. An ``--out`` that already holds a run's
+checkpoint is refused unless ``--resume`` (continue it) or ``--overwrite`` (replace it) is given.
+
+Every usage error — a bad flag or combination, a bad ``FASTGAN_BACKEND``, an ``--out`` that
+cannot be written, a checkpoint that cannot be resumed — is found before training starts and
+ends the command with status 2 and one line (:class:`fastgan.cli.UsageError`). Without tqdm the
+run has no progress bar, without matplotlib no plots (each said once); ``--data digits`` needs
+scikit-learn. Ctrl-C (or SIGTERM) stops after the current step, saves the checkpoint and exits
+with status 130: ``--resume`` continues from there.
 
 Python API (stable; ``fastgan bench --e2e`` uses it):
 
@@ -30,6 +38,14 @@ import os
 import sys
 from typing import Any
 
+from fastgan.cli import (
+    TRAIN_EXTRA,
+    UsageError,
+    finite_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from fastgan.train.data import DATASETS
 from fastgan.train.loop import Config, Trainer, default_config, make_trainer
 
@@ -54,48 +70,77 @@ _HPARAM_FLAGS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``fastgan train`` (the hook :mod:`fastgan.cli` calls)."""
     parser.add_argument("--loss", required=True, choices=_LOSSES, help="GAN family")
-    parser.add_argument("--data", default="ring8", choices=DATASETS, help="training data (default ring8)")
-    parser.add_argument("--steps", type=int, default=None, help="generator steps (default: per dataset)")
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: per dataset)")
-    parser.add_argument("--backend", default=None, help="fastgan backend: auto (default, fused), reference, cpu, ...")
+    parser.add_argument("--data", default="ring8", choices=DATASETS,
+                        help="training data (default ring8; cgan needs labels: ring8, grid25 or digits)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="generator steps (default: per dataset)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="global batch size (default: per dataset; ebgan: at least 2 per process)")
+    parser.add_argument("--backend", default=None,
+                        help="fastgan backend: auto (default, fused), reference, cpu (default: FASTGAN_BACKEND, "
+                        "or auto)")
     parser.add_argument("--out", default=None, help="output folder (default runs/LOSS-DATA)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (bit-identical)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an --out that holds another run's checkpoint, replacing it "
+                        "(without --resume or --overwrite such an --out is refused)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**32 - 1 (default 0)")
     g = parser.add_argument_group("optimisation (defaults: the family's published values)")
-    g.add_argument("--lr", type=float, default=None, help="learning rate of both networks")
-    g.add_argument("--lr-d", type=float, default=None)
-    g.add_argument("--lr-g", type=float, default=None)
-    g.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"), help="Adam betas")
+    g.add_argument("--lr", type=positive_float, default=None, help="learning rate of both networks")
+    g.add_argument("--lr-d", type=positive_float, default=None)
+    g.add_argument("--lr-g", type=positive_float, default=None)
+    g.add_argument("--betas", type=_beta, nargs=2, default=None, metavar=("B1", "B2"), help="Adam betas, in [0, 1)")
     g.add_argument("--optimizer", choices=("adam", "rmsprop"), default=None)
-    g.add_argument("--n-critic", type=int, default=None, help="discriminator steps per generator step")
+    g.add_argument("--n-critic", type=positive_int, default=None, help="discriminator steps per generator step")
     g.add_argument("--lr-decay", choices=("none", "linear"), default=None)
     g = parser.add_argument_group("networks")
-    g.add_argument("--width", type=int, default=None, help="MLP width (2-D data) or base channels (digits)")
-    g.add_argument("--depth", type=int, default=None, help="hidden layers per MLP")
-    g.add_argument("--z-dim", type=int, default=None, help="latent dimension (2 on 2-D data, 32 on digits)")
+    g.add_argument("--width", type=positive_int, default=None, help="MLP width (2-D data) or base channels (digits)")
+    g.add_argument("--depth", type=nonnegative_int, default=None, help="hidden layers per MLP")
+    g.add_argument("--z-dim", type=positive_int, default=None, help="latent dimension (2 on 2-D data, 32 on digits)")
     g = parser.add_argument_group("loss hyper-parameters (only those of the chosen family)")
-    g.add_argument("--clip-value", type=float, default=None, help="WGAN weight clipping (0.01)")
-    g.add_argument("--gp-weight", type=float, default=None, help="WGAN-GP λ (10; 0.1 on 2-D data)")
-    g.add_argument("--margin", type=float, default=None, help="EBGAN margin (per dataset)")
-    g.add_argument("--pt-weight", type=float, default=None, help="EBGAN λ_PT (0.1)")
-    g.add_argument("--gamma", type=float, default=None, help="BEGAN γ (0.5)")
-    g.add_argument("--lambda-k", type=float, default=None, help="BEGAN λ_k (0.001)")
-    g.add_argument("--a", type=float, default=None, help="LSGAN fake target (0)")
-    g.add_argument("--b", type=float, default=None, help="LSGAN real target (1)")
-    g.add_argument("--c", type=float, default=None, help="LSGAN generator target (1)")
+    g.add_argument("--clip-value", type=finite_float, default=None, help="WGAN weight clipping (0.01)")
+    g.add_argument("--gp-weight", type=finite_float, default=None, help="WGAN-GP λ (10; 0.1 on 2-D data)")
+    g.add_argument("--margin", type=finite_float, default=None, help="EBGAN margin (per dataset)")
+    g.add_argument("--pt-weight", type=finite_float, default=None, help="EBGAN λ_PT (0.1)")
+    g.add_argument("--gamma", type=finite_float, default=None, help="BEGAN γ (0.5)")
+    g.add_argument("--lambda-k", type=finite_float, default=None, help="BEGAN λ_k (0.001)")
+    g.add_argument("--a", type=finite_float, default=None, help="LSGAN fake target (0)")
+    g.add_argument("--b", type=finite_float, default=None, help="LSGAN real target (1)")
+    g.add_argument("--c", type=finite_float, default=None, help="LSGAN generator target (1)")
     g = parser.add_argument_group("run")
-    g.add_argument("--log-every", type=int, default=None, help="record the losses every N steps (50)")
-    g.add_argument("--ckpt-every", type=int, default=None, help="checkpoint every N steps (1000)")
-    g.add_argument("--eval-samples", type=int, default=None, help="samples for the metrics (2500)")
-    g.add_argument("--threads", type=int, default=None, help="torch threads (default 1: the networks are small)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    g.add_argument("--log-every", type=positive_int, default=None, help="record the losses every N steps (50)")
+    g.add_argument("--ckpt-every", type=positive_int, default=None, help="checkpoint every N steps (1000)")
+    g.add_argument("--eval-samples", type=positive_int, default=None, help="samples for the metrics (2500)")
+    g.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads, >= 1 (default 1: the networks are small)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar (there is none without tqdm)")
+    g.add_argument("--no-plots", action="store_true", help="skip the PNG plots (skipped without matplotlib)")
     g.add_argument("--distributed", action="store_true", help="DDP over gloo (run under torchrun)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The :class:`Config` an argument namespace asks for."""
+def _seed(text: str) -> int:
+    value = nonnegative_int(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**32 - 1, got {text!r}")
+    return value
+
+
+def _beta(text: str) -> float:
+    value = finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def config_from_args(args: argparse.Namespace, backend: str | None = None) -> Config:
+    """The :class:`Config` an argument namespace asks for; a :class:`~fastgan.cli.UsageError`
+    naming the flag for a value the configuration refuses. ``backend``: the selection to train
+    under (default: ``--backend``, or the current selection)."""
     import fastgan
+    from fastgan import losses
 
     overrides: dict[str, Any] = {}
     for name in ("steps", "batch_size", "lr", "lr_d", "lr_g", "optimizer", "n_critic", "lr_decay", "width", "depth",
@@ -105,59 +150,200 @@ def config_from_args(args: argparse.Namespace) -> Config:
             overrides[name] = val
     if getattr(args, "betas", None) is not None:
         overrides["betas"] = tuple(args.betas)
-    from fastgan import losses
-
     accepted = set(losses.create(args.loss).hparams())
     for name in _HPARAM_FLAGS:
         val = getattr(args, name, None)
         if val is None:
             continue
         if name not in accepted:
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} is not a hyper-parameter of the {args.loss} loss (it takes: {', '.join(sorted(accepted)) or 'none'})")
+            raise UsageError(f"{_flag(name)} is not a hyper-parameter of the {args.loss} loss "
+                             f"(it takes: {', '.join(_flag(a) for a in sorted(accepted)) or 'none'})")
         overrides[name] = val
-    backend = args.backend if args.backend is not None else fastgan.get_backend()
-    return default_config(args.loss, args.data, seed=args.seed, backend=backend, **overrides)
+    if backend is None:
+        backend = args.backend if args.backend is not None else fastgan.get_backend()
+    try:
+        return default_config(args.loss, args.data, seed=args.seed, backend=backend, **overrides)
+    except (ValueError, TypeError) as e:
+        msg = " ".join(str(e).split())
+        # "lr_d must be ..." -> "--lr-d must be ...": name the flag the user typed
+        head, _, rest = msg.partition(" ")
+        if rest and (head in _HPARAM_FLAGS or head in overrides or head in ("lr_d", "lr_g")):
+            msg = f"{_flag(head)} {rest}"
+        raise UsageError(msg) from None
+
+
+def _distributed_env() -> tuple[int, int]:
+    """(rank, world size) torchrun gives this process; a UsageError outside torchrun."""
+    need = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    missing = [v for v in need if not os.environ.get(v)]
+    if missing:
+        raise UsageError(f"--distributed runs under torchrun ({', '.join(missing)} not set, as torchrun sets them): "
+                         "torchrun --nproc_per_node N -m fastgan.train ... --distributed")
+    try:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    except ValueError:
+        raise UsageError(f"--distributed: RANK={os.environ['RANK']!r} and WORLD_SIZE={os.environ['WORLD_SIZE']!r} "
+                         "must be integers (as torchrun sets them)") from None
+    if world < 1 or not 0 <= rank < world:
+        raise UsageError(f"--distributed: RANK={rank} and WORLD_SIZE={world} are not a process of a group "
+                         "(0 <= RANK < WORLD_SIZE)")
+    return rank, world
+
+
+def _check_run(args: argparse.Namespace, cfg: Config, world: int) -> None:
+    """The combinations of flags no run can satisfy."""
+    from fastgan.train import data as data_mod
+    from fastgan.train.loop import min_batch
+
+    if cfg.conditional and data_mod.N_CLASSES[cfg.data] == 0:
+        labelled = [d for d in DATASETS if data_mod.N_CLASSES[d]]
+        raise UsageError(f"--loss {cfg.loss} conditions on labels, and --data {cfg.data} has none; "
+                         f"use --data {', '.join(labelled)} (or an unconditional --loss)")
+    if cfg.batch_size % world:
+        raise UsageError(f"--batch-size {cfg.batch_size} does not split evenly over the {world} processes "
+                         f"(--batch-size is the global batch: a multiple of {world})")
+    need = min_batch(cfg)
+    if cfg.batch_size // world < need:
+        per = f" per process ({world} processes: --batch-size {need * world} or more)" if world > 1 else ""
+        raise UsageError(f"--batch-size {cfg.batch_size}: the {cfg.loss} loss needs at least {need} samples{per}"
+                         + (" for its pulling-away term (or --pt-weight 0)" if cfg.loss == "ebgan" else ""))
+    module = data_mod.NEEDS.get(cfg.data)
+    if module is not None and _optional(module) is None:
+        raise UsageError(f"--data {cfg.data} needs scikit-learn, which is not installed: {TRAIN_EXTRA} "
+                         f"(or --data {', '.join(d for d in DATASETS if d not in data_mod.NEEDS)})")
+
+
+def _optional(module: str):
+    from fastgan.cli import optional
+
+    return optional(module)
+
+
+def _existing_checkpoints(out: str) -> list[str]:
+    try:
+        names = os.listdir(out)
+    except OSError:
+        return []
+    return sorted(n for n in names if n.startswith("checkpoint") and n.endswith(".pt"))
+
+
+class _StopFlag:
+    """Ctrl-C or SIGTERM while training: stop after the current step (a second Ctrl-C stops at
+    once). Installed only in the main thread of a single-process run."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        if self.signal is not None:  # asked twice: stop now
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        print(f"\nfastgan train: {self.signal}: stopping after this step and saving the checkpoint "
+              "(again to stop at once)", file=sys.stderr, flush=True)
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``fastgan train`` (the hook :mod:`fastgan.cli` calls); the exit status."""
+    """Run ``fastgan train`` (the hook :mod:`fastgan.cli` calls); the exit status. Every usage
+    error is a :class:`~fastgan.cli.UsageError`, raised before training starts."""
     import numpy as np
     import torch
 
-    from fastgan.train.loop import checkpoint_path
+    from fastgan.cli import backend_selection, check_backend, writable_dir
+    from fastgan.train.loop import check_checkpoint, checkpoint_path, read_checkpoint
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    # ---- everything a run needs is checked first: a usage error never costs a training run
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it: give one of them")
+    selection = backend_selection()  # a bad FASTGAN_BACKEND is an error even under --backend
+    backend = check_backend(args.backend if args.backend is not None else selection,
+                            "--backend" if args.backend is not None else "FASTGAN_BACKEND")
+    cfg = config_from_args(args, backend=backend)
+    if args.distributed:
+        rank, world = _distributed_env()
     else:
-        # the networks are small: one thread beats several (splitting costs more than it saves,
-        # and far more on a machine whose cores are shared)
-        torch.set_num_threads(1)
-    try:
-        cfg = config_from_args(args)
-    except (ValueError, TypeError) as e:
-        print(f"fastgan train: {e}", file=sys.stderr)
-        return 2
+        rank, world = 0, 1
+        size = os.environ.get("WORLD_SIZE", "1").strip()
+        if size not in ("", "0", "1"):
+            raise UsageError(f"this process is one of WORLD_SIZE={size} (torchrun) but --distributed is not given: "
+                             "every process would train alone into the same --out; add --distributed")
+    _check_run(args, cfg, world)
     out = args.out or os.path.join("runs", f"{cfg.loss}-{cfg.data}")
+    ckpt = checkpoint_path(out, rank, world)
+    state = None
+    if args.resume:
+        try:
+            state = read_checkpoint(ckpt)
+            check_checkpoint(state, cfg, rank, world)
+        except ValueError as e:
+            raise UsageError(f"--resume: {' '.join(str(e).split())}") from None
+    else:
+        found = _existing_checkpoints(out) if os.path.isdir(out) else []
+        if found and not args.overwrite:
+            raise UsageError(f"--out {out} already holds a run ({', '.join(found)}): pass --resume to continue it "
+                             "or --overwrite to replace it (or choose another --out)")
+    writable_dir(out)
+    threads = args.threads if args.threads is not None else 1
+    # the networks are small: one thread beats several (splitting costs more than it saves, and
+    # far more on a machine whose cores are shared)
+    torch.set_num_threads(threads)
+    progress = not args.no_progress and rank == 0
+    if progress and _optional("tqdm") is None:
+        print(f"fastgan train: tqdm is not installed: no progress bar ({TRAIN_EXTRA})", file=sys.stderr)
+        progress = False
+    plots_wanted = not args.no_plots and rank == 0
+    if plots_wanted and _optional("matplotlib") is None:
+        print(f"fastgan train: matplotlib is not installed: no PNG plots ({TRAIN_EXTRA})", file=sys.stderr)
+        plots_wanted = False
+
+    # ---- the run
     dist = None
     if args.distributed:
         import torch.distributed as dist
 
-        dist.init_process_group("gloo")
+        try:
+            dist.init_process_group("gloo")
+        except (RuntimeError, ValueError) as e:
+            raise UsageError(f"--distributed: torch.distributed could not start ({' '.join(str(e).split())[:200]})") from None
     try:
         trainer = Trainer(cfg, distributed=args.distributed)
-        ckpt = checkpoint_path(out, trainer.rank, trainer.world_size)
-        if args.resume:
-            if not os.path.exists(ckpt):
-                print(f"fastgan train: --resume: no checkpoint {ckpt}", file=sys.stderr)
-                return 2
+        if state is not None:
             try:
-                trainer.load(ckpt)
-            except ValueError as e:
-                print(f"fastgan train: {e}", file=sys.stderr)
-                return 2
-        os.makedirs(out, exist_ok=True)
-        trainer.fit(out, progress=not args.no_progress)
+                trainer.load_state_dict(state)
+            except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as e:
+                raise UsageError(f"--resume: {ckpt} does not fit this run's networks or optimisers "
+                                 f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
+        if args.distributed:
+            trainer.fit(out, progress=progress)
+            stopped = None
+        else:
+            with _StopFlag() as stop:
+                trainer.fit(out, progress=progress, stop=stop)
+            stopped = stop.signal
+        if stopped is not None:
+            print(f"fastgan train: stopped ({stopped}) at step {trainer.step} of {cfg.steps}; the checkpoint is "
+                  f"saved in {out}: the same command with --resume continues", file=sys.stderr)
+            return 130
         if trainer.rank == 0:
             result = trainer.evaluate()
             report = summary(trainer, result)
@@ -166,10 +352,14 @@ def run(args: argparse.Namespace) -> int:
             np.save(os.path.join(out, "samples.npy"), result["samples"])
             if result["labels"] is not None:
                 np.save(os.path.join(out, "labels.npy"), result["labels"])
-            if not args.no_plots:
+            if plots_wanted:
                 from fastgan.train import plots
 
-                plots.write_all(out, trainer, result)
+                try:
+                    plots.write_all(out, trainer, result)
+                except Exception as e:  # a plot never costs the run: everything else is written
+                    print(f"fastgan train: the plots failed ({type(e).__name__}: {' '.join(str(e).split())[:160]}); "
+                          "the metrics, samples and checkpoint are written", file=sys.stderr)
             print(format_summary(report))
             if not result["metrics"]["finite"]:
                 print("fastgan train: the generator produced non-finite samples", file=sys.stderr)
@@ -227,7 +417,9 @@ def format_summary(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fastgan.train``."""
-    parser = argparse.ArgumentParser(prog="python -m fastgan.train", description="train a GAN of any family")
+    """``python -m fastgan.train`` (usage errors: status 2 and one line, as ``fastgan train``)."""
+    from fastgan.cli import ArgumentParser, run_subcommand
+
+    parser = ArgumentParser(prog="python -m fastgan.train", description="train a GAN of any family")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_subcommand("fastgan train", run, parser.parse_args(argv))

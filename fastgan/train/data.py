@@ -19,9 +19,13 @@ import math
 
 import torch
 
-__all__ = ["Dataset", "DATASETS", "create"]
+__all__ = ["Dataset", "DATASETS", "N_CLASSES", "NEEDS", "create"]
 
 DATASETS = ("ring8", "grid25", "swissroll", "digits")
+#: the labels of each dataset (what CGAN conditions on; 0: unlabelled), known without building it
+N_CLASSES = {"ring8": 8, "grid25": 25, "swissroll": 0, "digits": 10}
+#: the optional package a dataset needs (its images and its metric's classifier)
+NEEDS = {"digits": "sklearn"}
 
 
 class Dataset:

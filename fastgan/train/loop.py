@@ -37,6 +37,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,45 @@ from fastgan import losses as fl
 from fastgan.train import data as data_mod
 from fastgan.train.models import build_models
 
-__all__ = ["Config", "Trainer", "DiscriminatorObjective", "make_trainer", "default_config", "CHECKPOINT_FORMAT"]
+__all__ = [
+    "Config",
+    "Trainer",
+    "DiscriminatorObjective",
+    "make_trainer",
+    "default_config",
+    "min_batch",
+    "read_checkpoint",
+    "check_checkpoint",
+    "CheckpointError",
+    "CHECKPOINT_FORMAT",
+]
 
 CHECKPOINT_FORMAT = "fastgan.train/1"
+
+#: what a checkpoint holds (:meth:`Trainer.state_dict`), with the type of each entry
+CHECKPOINT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "format": str,
+    "config": dict,
+    "rank": int,
+    "world_size": int,
+    "step": int,
+    "elapsed": (int, float),
+    "G": dict,
+    "D": dict,
+    "loss": dict,
+    "opt_g": dict,
+    "opt_d": dict,
+    "sched_g": dict,
+    "sched_d": dict,
+    "rng": dict,
+    "history": dict,
+}
+_RNG_KEYS = ("torch", "data", "noise", "numpy", "python")
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be resumed from: unreadable, not a checkpoint of ``fastgan train``,
+    incomplete, or of another configuration. Nothing was loaded, and the file is untouched."""
 
 #: Each family's published optimiser settings (the issue's defaults). ``lr`` is for both nets.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -189,6 +226,14 @@ def default_config(loss: str, data: str, **overrides: Any) -> Config:
     cfg = Config(loss=loss, data=data, loss_hparams=hp, **kw)
     _check_config(cfg)
     return cfg
+
+
+def min_batch(cfg: Config) -> int:
+    """The smallest batch each process may draw for ``cfg``'s loss: 2 for EBGAN with its
+    pulling-away term (cosines between the samples of a batch), 1 for every other family."""
+    if cfg.loss == "ebgan" and float(cfg.loss_hparams.get("pt_weight", fl.create("ebgan").pt_weight)) > 0:
+        return 2
+    return 1
 
 
 def _check_config(cfg: Config) -> None:
@@ -392,18 +437,27 @@ class Trainer:
             self.history.setdefault(k, [math.nan] * (len(self.history["step"]) - 1)).append(val)
         return row
 
-    def fit(self, out_dir: str | None = None, progress: bool = True, stop_at: int | None = None) -> None:
+    def fit(self, out_dir: str | None = None, progress: bool = True, stop_at: int | None = None,
+            stop: Callable[[], bool] | None = None) -> None:
         """Train until :attr:`step` reaches ``config.steps`` (or ``stop_at``, to interrupt a run
-        on purpose): a progress bar with the live losses, the logs recorded every
-        ``log_every`` steps, a checkpoint every ``ckpt_every`` steps and where training stops
-        (into ``out_dir``; each rank writes its own file under DDP)."""
+        on purpose, or until ``stop()`` — asked after every whole step — is true): a progress bar
+        with the live losses (where tqdm is installed), the logs recorded every ``log_every``
+        steps, a checkpoint every ``ckpt_every`` steps and where training stops (into
+        ``out_dir``; each rank writes its own file under DDP)."""
         cfg = self.config
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         bar = None
         if progress and self.rank == 0:
-            from tqdm import tqdm
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                import warnings
 
-            bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{cfg.loss} {cfg.data}", unit="step", dynamic_ncols=True)
+                warnings.warn("tqdm is not installed: training without a progress bar "
+                              '(pip install "fastgan[train]")', fastgan.FastganWarning, stacklevel=2)
+            else:
+                bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{cfg.loss} {cfg.data}", unit="step",
+                           dynamic_ncols=True)
         start = time.perf_counter()
         try:
             while self.step < end:
@@ -414,6 +468,9 @@ class Trainer:
                     row = self.record(logs)
                     if bar is not None:
                         bar.set_postfix({k: f"{val:.3g}" for k, val in row.items()}, refresh=False)
+                stopping = stop is not None and self.step < end and stop()
+                if stopping:
+                    end = self.step
                 if out_dir is not None and (self.step % cfg.ckpt_every == 0 or self.step == end):
                     self.elapsed += time.perf_counter() - start
                     start = time.perf_counter()
@@ -493,25 +550,10 @@ class Trainer:
         }
 
     def check_compatible(self, state: dict[str, Any]) -> None:
-        """Raise ``ValueError`` unless ``state`` is a checkpoint of this configuration (fields
-        in ``Config.RESUMABLE_CHANGES`` may differ, except ``steps`` under ``lr_decay``)."""
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"not a fastgan train checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-        mine, theirs = self.config.to_dict(), dict(state["config"])
-        free = set(Config.RESUMABLE_CHANGES)
-        if self.config.lr_decay != "none":
-            free.discard("steps")
-        diff = sorted(k for k in set(mine) | set(theirs) if k not in free and mine.get(k) != theirs.get(k))
-        if diff:
-            detail = ", ".join(f"{k}: checkpoint {theirs.get(k)!r}, this run {mine.get(k)!r}" for k in diff)
-            raise ValueError(f"the checkpoint is from another configuration ({detail}); refusing to resume")
-        if (state["rank"], state["world_size"]) != (self.rank, self.world_size):
-            raise ValueError(
-                f"the checkpoint is of rank {state['rank']} of {state['world_size']} processes; "
-                f"this is rank {self.rank} of {self.world_size}"
-            )
-        if state["step"] > self.config.steps:
-            raise ValueError(f"the checkpoint is at step {state['step']}, beyond --steps {self.config.steps}")
+        """Raise :class:`CheckpointError` (a ``ValueError``) unless ``state`` is a complete
+        checkpoint of this configuration (fields in ``Config.RESUMABLE_CHANGES`` may differ,
+        except ``steps`` under ``lr_decay``): :func:`check_checkpoint`."""
+        check_checkpoint(state, self.config, self.rank, self.world_size)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` after :meth:`check_compatible` (nothing changes when
@@ -547,8 +589,87 @@ class Trainer:
         os.replace(tmp, path)
 
     def load(self, path: str) -> None:
-        """Resume from the checkpoint at ``path`` (``torch.load(weights_only=True)``)."""
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        """Resume from the checkpoint at ``path`` (:func:`read_checkpoint`:
+        ``torch.load(weights_only=True)``; :class:`CheckpointError` for a file that is not one)."""
+        self.load_state_dict(read_checkpoint(path, map_location=self.device))
+
+
+def read_checkpoint(path: str, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint at ``path``, loaded with ``torch.load(weights_only=True)`` (never a
+    pickle of arbitrary objects) and checked to hold every entry of :data:`CHECKPOINT_KEYS`.
+
+    :class:`CheckpointError` with one line saying why, for: a missing file or a folder, an empty,
+    truncated or garbage file, one that holds Python objects ``weights_only=True`` refuses (the
+    class it names), a torch file of something else (e.g. a model's ``state_dict``) and a
+    checkpoint with entries missing. The file is only read."""
+    import pickle
+    import re
+    import warnings
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"no checkpoint {path}")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's warnings about the pickle protocol
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            raise CheckpointError(
+                f"{path} holds a Python object ({unsafe.group(1)}) that torch.load(weights_only=True) refuses "
+                "to load: not a fastgan train checkpoint (fastgan never loads such a file)"
+            ) from None
+        raise CheckpointError(f"{path} is not a checkpoint: torch.load(weights_only=True) cannot read it "
+                              "(a file of another kind, or corrupted)") from None
+    except Exception as exc:  # truncated zip, garbage bytes, I/O errors
+        why = " ".join(str(exc).split()).split(". ")[0] or type(exc).__name__
+        raise CheckpointError(f"{path} cannot be read as a torch file, it is truncated or corrupted "
+                              f"({type(exc).__name__}: {why[:120]})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        what = f"a {type(state).__name__}" if not isinstance(state, dict) else (
+            f"a dict of {', '.join(map(repr, list(state)[:4]))}{', ...' if len(state) > 4 else ''}"
+            if "format" not in state else f"format {state.get('format')!r}")
+        raise CheckpointError(f"{path} is not a fastgan train checkpoint ({what}; expected format "
+                              f"{CHECKPOINT_FORMAT!r})")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is an incomplete fastgan train checkpoint: {', '.join(missing)} missing")
+    wrong = [k for k, kind in CHECKPOINT_KEYS.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
+    missing_rng = [k for k in _RNG_KEYS if k not in state["rng"]] if "rng" not in wrong else []
+    if wrong or missing_rng:
+        detail = ", ".join([f"{k} is a {type(state[k]).__name__}" for k in wrong] + [f"rng.{k} missing" for k in missing_rng])
+        raise CheckpointError(f"{path} is a damaged fastgan train checkpoint ({detail})")
+    return state
+
+
+def check_checkpoint(state: dict[str, Any], config: Config, rank: int = 0, world_size: int = 1) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` is a complete checkpoint (see
+    :func:`read_checkpoint`) of ``config`` for process ``rank`` of ``world_size`` (fields in
+    ``Config.RESUMABLE_CHANGES`` may differ, except ``steps`` under ``lr_decay``)."""
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"not a fastgan train checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"an incomplete fastgan train checkpoint: {', '.join(missing)} missing")
+    mine, theirs = config.to_dict(), dict(state["config"])
+    free = set(Config.RESUMABLE_CHANGES)
+    if config.lr_decay != "none":
+        free.discard("steps")
+    diff = sorted(k for k in set(mine) | set(theirs) if k not in free and mine.get(k) != theirs.get(k))
+    if diff:
+        detail = ", ".join(f"{k}: checkpoint {theirs.get(k)!r}, this run {mine.get(k)!r}" for k in diff)
+        raise CheckpointError(f"the checkpoint is from another configuration ({detail}); refusing to resume")
+    if (state["rank"], state["world_size"]) != (rank, world_size):
+        raise CheckpointError(
+            f"the checkpoint is of rank {state['rank']} of {state['world_size']} processes; "
+            f"this is rank {rank} of {world_size}"
+        )
+    if state["step"] > config.steps:
+        raise CheckpointError(f"the checkpoint is at step {state['step']}, beyond --steps {config.steps}")
 
 
 def checkpoint_path(out_dir: str, rank: int = 0, world_size: int = 1) -> str:
