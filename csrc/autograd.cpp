@@ -3,7 +3,14 @@
 // Forward and backward never return to Python: each public op is a torch::autograd::Function
 // whose forward calls the op's *_forward (or the op itself) below autograd and whose backward
 // calls the op's *_backward through the dispatcher, so the same code serves the CPU and CUDA
-// kernels. Backwards are first-order only: differentiating one again raises a clear error.
+// kernels. Each forward saves only what its backward reads (a constant input that the backward
+// does not read may be an inference tensor, or be modified in place before the backward).
+//
+// A backward that runs under create_graph (double backward, unrolled GANs, a penalty on a loss's
+// gradient) calls fastgan::<op>_backward_composite instead: PyTorch composite math registered from
+// Python (fastgan/ops/_autograd.py), itself differentiable to any order. Where it is not
+// registered (the C++-only library), the fused backward runs and differentiating its result again
+// raises a clear error.
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/library.h>
@@ -12,9 +19,9 @@
 
 #include <memory>
 #include <optional>
-#include <utility>
 #include <string>
 #include <tuple>
+#include <utility>
 
 namespace fastgan {
 namespace {
@@ -69,26 +76,58 @@ variable_list once_differentiable(variable_list grads, const variable_list& inpu
 
 Tensor if_needed(const Tensor& t, bool needed) { return needed ? t : Tensor(); }
 
+// Whether this backward must itself be differentiable: it runs under create_graph and something it
+// reads requires grad.
+bool differentiable(const variable_list& read) {
+  return at::GradMode::is_enabled() && torch::autograd::any_variable_requires_grad(read);
+}
+
+// fastgan::<name>_backward_composite, when Python has registered its composite implementation.
+template <typename Sig>
+std::optional<c10::TypedOperatorHandle<Sig>> composite(const std::string& name) {
+  auto handle = c10::Dispatcher::singleton().findOp({"fastgan::" + name + "_backward_composite", ""});
+  if (!handle || !handle->hasKernelForDispatchKey(c10::DispatchKey::CompositeImplicitAutograd)) return std::nullopt;
+  return handle->typed<Sig>();
+}
+
+// What a forward saves of an input its backward reads: the input itself, or a copy of an
+// inference tensor (which autograd cannot save).
+Tensor savable(const Tensor& t) { return t.is_inference() ? t.clone() : t; }
+
 // ------------------------------------------------------------------------------ interpolate
+// real and fake are read only for alpha's gradient; alpha only for real's and fake's.
 struct InterpolateFn : public torch::autograd::Function<InterpolateFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, const Tensor& alpha) {
     at::AutoDispatchBelowADInplaceOrView guard;
     static auto fwd = op<Tensor(const Tensor&, const Tensor&, const Tensor&)>("fastgan::interpolate");
-    ctx->save_for_backward({real, fake, alpha});
+    const bool keep_sides = alpha.requires_grad(), keep_alpha = real.requires_grad() || fake.requires_grad();
+    ctx->save_for_backward({keep_sides ? savable(real) : Tensor(), keep_sides ? savable(fake) : Tensor(),
+                            keep_alpha ? savable(alpha) : Tensor()});
     return fwd.call(real, fake, alpha);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    static auto bwd = op<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                                            bool, bool, bool)>("fastgan::interpolate_backward");
+    using Sig = std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
+                                                  bool, bool);
+    static auto bwd = op<Sig>("fastgan::interpolate_backward");
     const auto saved = ctx->get_saved_variables();
+    const Tensor& g = grad_outputs[0];
     const bool nr = ctx->needs_input_grad(0), nf = ctx->needs_input_grad(1), na = ctx->needs_input_grad(2);
+    // Stand-ins for what was not saved (never read): the gradient's shape, and a zero alpha.
+    const Tensor real = saved[0].defined() ? saved[0] : g.detach(), fake = saved[1].defined() ? saved[1] : g.detach();
+    const Tensor alpha = saved[2].defined() ? saved[2] : at::zeros({g.size(0)}, g.options());
+    const variable_list read{g, real, fake, alpha};
     Tensor dr, df, da;
+    if (differentiable(read)) {
+      if (auto c = composite<Sig>("interpolate")) {
+        std::tie(dr, df, da) = c->call(g, real, fake, alpha, nr, nf, na);
+        return {if_needed(dr, nr), if_needed(df, nf), if_needed(da, na)};
+      }
+    }
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      std::tie(dr, df, da) = bwd.call(grad_outputs[0], saved[0], saved[1], saved[2], nr, nf, na);
+      std::tie(dr, df, da) = bwd.call(g, real, fake, alpha, nr, nf, na);
     }
-    variable_list grads{if_needed(dr, nr), if_needed(df, nf), if_needed(da, na)};
-    return once_differentiable(std::move(grads), {grad_outputs[0], saved[0], saved[1], saved[2]}, "interpolate");
+    return once_differentiable({if_needed(dr, nr), if_needed(df, nf), if_needed(da, na)}, read, "interpolate");
   }
 };
 
@@ -103,22 +142,29 @@ struct GradNormPenaltyFn : public torch::autograd::Function<GradNormPenaltyFn> {
     static auto fwd =
         op<std::tuple<Tensor, Tensor>(const Tensor&, double, bool)>("fastgan::grad_norm_penalty_forward");
     auto [loss, norms] = fwd.call(grads, center, one_sided);
-    ctx->save_for_backward({grads, norms});
+    ctx->save_for_backward({savable(grads), norms});
     ctx->saved_data["center"] = center;
     ctx->saved_data["one_sided"] = one_sided;
     return loss;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    static auto bwd = op<Tensor(const Tensor&, const Tensor&, const Tensor&, double, bool)>(
-        "fastgan::grad_norm_penalty_backward");
+    using Sig = Tensor(const Tensor&, const Tensor&, const Tensor&, double, bool);
+    static auto bwd = op<Sig>("fastgan::grad_norm_penalty_backward");
     const auto saved = ctx->get_saved_variables();
+    const double center = ctx->saved_data["center"].toDouble();
+    const bool one_sided = ctx->saved_data["one_sided"].toBool();
+    const variable_list read{grad_outputs[0], saved[0]};
+    if (differentiable(read)) {
+      if (auto c = composite<Sig>("grad_norm_penalty")) {
+        return {c->call(grad_outputs[0], saved[0], saved[1], center, one_sided), Tensor(), Tensor()};
+      }
+    }
     Tensor dg;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      dg = bwd.call(grad_outputs[0], saved[0], saved[1], ctx->saved_data["center"].toDouble(),
-                    ctx->saved_data["one_sided"].toBool());
+      dg = bwd.call(grad_outputs[0], saved[0], saved[1], center, one_sided);
     }
-    return once_differentiable({dg, Tensor(), Tensor()}, {grad_outputs[0], saved[0]}, "grad_norm_penalty");
+    return once_differentiable({dg, Tensor(), Tensor()}, read, "grad_norm_penalty");
   }
 };
 
@@ -127,26 +173,34 @@ Tensor grad_norm_penalty_autograd(const Tensor& grads, double center, bool one_s
 }
 
 // --------------------------------------------------------------------- reconstruction_error
+// Both inputs are read by either gradient (through x − recon).
 struct ReconstructionErrorFn : public torch::autograd::Function<ReconstructionErrorFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& recon, int64_t p) {
     at::AutoDispatchBelowADInplaceOrView guard;
     static auto fwd = op<Tensor(const Tensor&, const Tensor&, int64_t)>("fastgan::reconstruction_error");
-    ctx->save_for_backward({x, recon});
+    ctx->save_for_backward({savable(x), savable(recon)});
     ctx->saved_data["p"] = p;
     return fwd.call(x, recon, p);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    static auto bwd = op<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, int64_t, bool, bool)>(
-        "fastgan::reconstruction_error_backward");
+    using Sig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, int64_t, bool, bool);
+    static auto bwd = op<Sig>("fastgan::reconstruction_error_backward");
     const auto saved = ctx->get_saved_variables();
     const bool nx = ctx->needs_input_grad(0), nr = ctx->needs_input_grad(1);
+    const int64_t p = ctx->saved_data["p"].toInt();
+    const variable_list read{grad_outputs[0], saved[0], saved[1]};
     Tensor dx, dr;
+    if (differentiable(read)) {
+      if (auto c = composite<Sig>("reconstruction_error")) {
+        std::tie(dx, dr) = c->call(grad_outputs[0], saved[0], saved[1], p, nx, nr);
+        return {if_needed(dx, nx), if_needed(dr, nr), Tensor()};
+      }
+    }
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      std::tie(dx, dr) = bwd.call(grad_outputs[0], saved[0], saved[1], ctx->saved_data["p"].toInt(), nx, nr);
+      std::tie(dx, dr) = bwd.call(grad_outputs[0], saved[0], saved[1], p, nx, nr);
     }
-    return once_differentiable({if_needed(dx, nx), if_needed(dr, nr), Tensor()},
-                               {grad_outputs[0], saved[0], saved[1]}, "reconstruction_error");
+    return once_differentiable({if_needed(dx, nx), if_needed(dr, nr), Tensor()}, read, "reconstruction_error");
   }
 };
 
@@ -155,6 +209,7 @@ Tensor reconstruction_error_autograd(const Tensor& x, const Tensor& recon, int64
 }
 
 // ------------------------------------------------------------------------- adversarial_loss
+// Each side's gradient reads that side only: a side that needs no gradient is not saved.
 struct AdversarialLossFn : public torch::autograd::Function<AdversarialLossFn> {
   // Absent sides are empty optionals: they are no autograd inputs, so the autograd edges are
   // numbered over the sides present (needs_input_grad takes that number).
@@ -163,10 +218,8 @@ struct AdversarialLossFn : public torch::autograd::Function<AdversarialLossFn> {
     at::AutoDispatchBelowADInplaceOrView guard;
     static auto fwd = op<Tensor(const std::optional<Tensor>&, const std::optional<Tensor>&, c10::string_view, double,
                                 double, double)>("fastgan::adversarial_loss");
-    variable_list to_save;
-    if (real) to_save.push_back(*real);
-    if (fake) to_save.push_back(*fake);
-    ctx->save_for_backward(to_save);
+    const bool keep_real = real && real->requires_grad(), keep_fake = fake && fake->requires_grad();
+    ctx->save_for_backward({keep_real ? savable(*real) : Tensor(), keep_fake ? savable(*fake) : Tensor()});
     ctx->saved_data["has_real"] = real.has_value();
     ctx->saved_data["has_fake"] = fake.has_value();
     ctx->saved_data["kind"] = kind;
@@ -176,34 +229,38 @@ struct AdversarialLossFn : public torch::autograd::Function<AdversarialLossFn> {
     return fwd.call(real, fake, kind, real_target, fake_target, margin);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    static auto bwd = op<std::tuple<Tensor, Tensor>(const Tensor&, const std::optional<Tensor>&,
-                                                    const std::optional<Tensor>&, c10::string_view, double, double,
-                                                    double, bool, bool)>("fastgan::adversarial_loss_backward");
+    using Sig = std::tuple<Tensor, Tensor>(const Tensor&, const std::optional<Tensor>&, const std::optional<Tensor>&,
+                                           c10::string_view, double, double, double, bool, bool);
+    static auto bwd = op<Sig>("fastgan::adversarial_loss_backward");
     const auto saved = ctx->get_saved_variables();
     const bool has_real = ctx->saved_data["has_real"].toBool(), has_fake = ctx->saved_data["has_fake"].toBool();
-    std::optional<Tensor> real, fake;
     size_t edge = 0;
-    bool nr = false, nf = false;
-    if (has_real) {
-      real = saved[edge];
-      nr = ctx->needs_input_grad(edge++);
-    }
-    if (has_fake) {
-      fake = saved[edge];
-      nf = ctx->needs_input_grad(edge++);
-    }
+    const bool nr = has_real && ctx->needs_input_grad(edge++);
+    const bool nf = has_fake && ctx->needs_input_grad(edge++);
+    // a side is passed to the backward only when its gradient is needed (and so it was saved)
+    std::optional<Tensor> real, fake;
+    if (nr) real = saved[0];
+    if (nf) fake = saved[1];
+    const std::string kind = ctx->saved_data["kind"].toStringRef();
+    const double rt = ctx->saved_data["real_target"].toDouble(), ft = ctx->saved_data["fake_target"].toDouble(),
+                 margin = ctx->saved_data["margin"].toDouble();
+    variable_list read{grad_outputs[0]};
+    if (nr) read.push_back(*real);
+    if (nf) read.push_back(*fake);
     Tensor dr, df;
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      const std::string kind = ctx->saved_data["kind"].toStringRef();
-      std::tie(dr, df) = bwd.call(grad_outputs[0], real, fake, kind, ctx->saved_data["real_target"].toDouble(),
-                                  ctx->saved_data["fake_target"].toDouble(), ctx->saved_data["margin"].toDouble(), nr,
-                                  nf);
+    bool done = false;
+    if (differentiable(read)) {
+      if (auto c = composite<Sig>("adversarial_loss")) {
+        std::tie(dr, df) = c->call(grad_outputs[0], real, fake, kind, rt, ft, margin, nr, nf);
+        done = true;
+      }
     }
-    variable_list read = saved;
-    read.push_back(grad_outputs[0]);
-    return once_differentiable({if_needed(dr, nr), if_needed(df, nf), Tensor(), Tensor(), Tensor(), Tensor()}, read,
-                               "adversarial_loss");
+    if (!done && (nr || nf)) {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      std::tie(dr, df) = bwd.call(grad_outputs[0], real, fake, kind, rt, ft, margin, nr, nf);
+    }
+    variable_list grads{if_needed(dr, nr), if_needed(df, nf), Tensor(), Tensor(), Tensor(), Tensor()};
+    return done ? grads : once_differentiable(std::move(grads), read, "adversarial_loss");
   }
 };
 

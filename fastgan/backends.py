@@ -40,6 +40,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as _fwad
+from torch._C._functorch import peek_interpreter_stack as _peek_interpreter_stack
 
 __all__ = [
     "BACKENDS",
@@ -220,43 +222,100 @@ def _check_name(name: object, source: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# selection
-_SELECTION: dict[str, str] = {}  # "name" once initialised
+# selection: per thread. Each thread starts from FASTGAN_BACKEND (or "auto"); a setter call of
+# use_backend changes the calling thread's selection; a `with use_backend(...)` block holds its
+# selection for the calling thread until it exits, whatever the order in which blocks exit.
+class _Selection(threading.local):
+    def __init__(self) -> None:
+        self.base: str | None = None  # None: the environment variable's value (or "auto")
+        self.stack: list[list[Any]] = []  # [owner, name] of the active `with` blocks, innermost last
+
+
+_LOCAL = _Selection()
+_ENV: dict[str, str] = {}  # the validated FASTGAN_BACKEND, once read
+
+
+def _from_environment() -> str:
+    if "name" not in _ENV:
+        env = os.environ.get(ENV_VAR, "").strip()
+        # Not cached when invalid: every call raises the same clear error until it is fixed or
+        # overridden with use_backend(...).
+        name = _check_name(env, f"environment variable {ENV_VAR}") if env else "auto"
+        _ENV["name"] = name
+    return _ENV["name"]
 
 
 def get_backend() -> str:
-    """The current selection: ``"auto"`` or a backend name."""
-    if "name" not in _SELECTION:
-        env = os.environ.get(ENV_VAR, "").strip()
-        _SELECTION["name"] = _check_name(env, f"environment variable {ENV_VAR}") if env else "auto"
-    return _SELECTION["name"]
+    """The calling thread's selection: ``"auto"`` or a backend name.
+
+    Raises ``ValueError`` (unknown name) or :class:`BackendUnavailableError` when the selection
+    comes from a bad ``FASTGAN_BACKEND`` that no :func:`use_backend` overrides."""
+    if _LOCAL.stack:
+        return _LOCAL.stack[-1][1]
+    if _LOCAL.base is not None:
+        return _LOCAL.base
+    return _from_environment()
 
 
 class use_backend:
-    """Select the backend of every fastgan operator.
+    """Select the backend of every fastgan operator, for the calling thread.
 
-    Used as a setter, ``fastgan.use_backend("reference")`` switches from now on; used as a
-    context manager, the previous selection comes back on exit::
+    Used as a setter, ``fastgan.use_backend("reference")`` switches the calling thread from now
+    on; used as a context manager, the selection holds inside the block and the previous one
+    comes back on exit::
 
         with fastgan.use_backend("reference"):
             loss = fastgan.functional.gradient_norm_penalty(grads)
 
-    ``name`` is ``"auto"`` (per call, from the tensors' device) or one of :data:`BACKENDS`.
+    ``name`` is ``"auto"`` (per call, from the tensors' device) or one of :data:`BACKENDS`. The
+    selection is thread-local: other threads keep theirs (each thread starts from the
+    ``FASTGAN_BACKEND`` environment variable, or ``"auto"``). Blocks may be nested, exit in any
+    order, and the same object may be entered again.
     """
 
     def __init__(self, name: str) -> None:
-        self._previous = get_backend()
         self.name = _check_name(name, "use_backend")
-        _SELECTION["name"] = self.name
+        self._undo = _set_selection(self.name)
 
     def __enter__(self) -> "use_backend":
+        if self._undo is not None:  # the block, not the setter, holds the selection
+            self._undo()
+            self._undo = None
+        _LOCAL.stack.append([self, self.name])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _SELECTION["name"] = self._previous
+        stack = _LOCAL.stack
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] is self:
+                del stack[i]
+                return
 
     def __repr__(self) -> str:
         return f"use_backend({self.name!r})"
+
+
+def _set_selection(name: str) -> Callable[[], None]:
+    """Make ``name`` the calling thread's selection (innermost block's, if inside one); returns
+    what undoes it while nothing else changed the selection since."""
+    stack = _LOCAL.stack
+    if stack:
+        entry, previous = stack[-1], stack[-1][1]
+        entry[1] = name
+
+        def undo() -> None:
+            if entry[1] == name:
+                entry[1] = previous
+
+        return undo
+    previous_base = _LOCAL.base
+
+    def undo_base() -> None:
+        if _LOCAL.base == name:
+            _LOCAL.base = previous_base
+
+    _LOCAL.base = name
+    return undo_base
 
 
 _WARNED: set[str] = set()
@@ -291,14 +350,29 @@ def resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
     """Pick the implementation of operator ``op`` for tensors on ``device``.
 
     Returns ``(backend_name, callable)``. The choice is cached per (op, device type, selection).
+
+    Under a ``torch.func`` transform (grad, vjp, jacrev, hessian, vmap, jvp) or forward-mode AD
+    (``torch.autograd.forward_ad``) every backend runs the operator as the reference's
+    composite math, which PyTorch transforms like any of its own functions: the fused kernels are
+    reverse-mode autograd ops. Outside them, higher-order gradients of the fused kernels are
+    differentiable too (see :mod:`fastgan.ops._autograd`).
     """
-    key = (op, device.type, get_backend())
+    selected = get_backend()
+    if _transformed():
+        return "reference", _IMPLS["reference"][op]
+    key = (op, device.type, selected)
     hit = _RESOLVED.get(key)
     if hit is not None:
         return hit
     hit = _resolve(op, device)
     _RESOLVED[key] = hit
     return hit
+
+
+def _transformed() -> bool:
+    """Whether a ``torch.func`` transform or a forward-mode AD level is active (read once per
+    call from PyTorch's own state; constant while ``torch.compile`` traces)."""
+    return _fwad._current_level >= 0 or _peek_interpreter_stack() is not None
 
 
 def _resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:

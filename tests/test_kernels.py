@@ -7,7 +7,7 @@ one-sidedness, over batch 1, odd sizes, rows longer than one parallel chunk, non
 channels-last and mixed layouts, in fp32, fp64, bf16 and fp16 (tolerances: ``kernel_cases.TOL``);
 gradcheck in fp64; ``torch.library.opcheck`` of every ``torch.ops.fastgan`` operator; no aliasing
 or mutation of inputs; NaN propagation; the zero-norm gradient; bitwise run-to-run determinism;
-the refused double backward of compiled backends; the fallback without the extension.
+second and third derivatives equal to the reference's; the fallback without the extension.
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ except ImportError:  # pragma: no cover
 
 dtype_params = [pytest.param(d, id=kc.DTYPE_IDS[d]) for d in kc.DTYPES]
 backend_params = [pytest.param(b, id=b) for b in kc.BACKENDS]
-# Compiled backends only: the reference is plain autograd, where double backward is supported.
-compiled_only = pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.COMPILED])
+# Every backend but the reference, against which they are held.
+backend_params_compiled_and_triton = pytest.mark.parametrize(
+    "backend", [pytest.param(b, id=b) for b in kc.BACKENDS if b != "reference"]
+    or [pytest.param("-", marks=pytest.mark.skip(reason="only the reference backend is available here"))]
+)
 needs_custom_ops = pytest.mark.skipif(
     not kc.HAS_CUSTOM_OPS,
     reason="torch.ops.fastgan is not registered: the compiled extension fastgan._C is not built here",
@@ -347,36 +350,39 @@ DOUBLE_IDS = [n for n in SMALL_IDS if "mixed" not in n and "strided" not in n an
 
 
 @pytest.mark.parametrize("name", DOUBLE_IDS)
-@compiled_only
-def test_double_backward_is_refused(backend, name):
-    """The compiled backward is first-order only: differentiating it again must raise a clear
-    error that names fastgan -- never return a silently wrong (e.g. missing) second derivative."""
+@backend_params_compiled_and_triton
+def test_higher_order_gradients_match_the_reference(backend, name):
+    """The backward of every backend is itself differentiable: second and third derivatives (with
+    respect to the inputs and to the incoming gradient) equal the reference's, in fp64."""
     _skip_unusable(backend)
     case = small_case(name, kc.F64, dev(backend))
-    args, leaves, _, _ = kc.with_grad(case)
-    match = r"(?is)(?=.*fastgan)(?=.*(twice|double|second|higher))"
-    with fastgan.use_backend(backend):
-        out = kc.PUBLIC[case.op](*args)
+
+    def orders(b):
+        args, leaves, _, _ = kc.with_grad(case)
         cot = case.cot.detach().clone().requires_grad_(True)
-        grads = torch.autograd.grad(out, leaves, cot, create_graph=True)
-        # every gradient depends on grad_output: a graph must have been recorded
-        total = sum(g.sum() for g in grads)
-        with pytest.raises(RuntimeError, match=match):
-            torch.autograd.grad(total, [*leaves, cot], allow_unused=True)
-        # the same, mixed into a loss that has other (differentiable) terms
-        grads = torch.autograd.grad(kc.PUBLIC[case.op](*args), leaves, cot, create_graph=True)
-        mixed = sum(g.sum() for g in grads) + sum(t.square().sum() for t in leaves)
-        with pytest.raises(RuntimeError, match=match):
-            torch.autograd.grad(mixed, leaves)
-        # and the form of the brief: d/dx of (d op / dx) where the gradient depends on x
-        if case.op in ("grad_norm_penalty",) or (case.op == "reconstruction_error" and case.args[-1] == 2) or (
-            case.op == "adversarial_loss" and case.args[2] in ("bce", "lsgan")
-        ):
-            x = leaves[0]
+        with fastgan.use_backend(b):
             out = kc.PUBLIC[case.op](*args)
-            (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-            with pytest.raises(RuntimeError, match=match):
-                torch.autograd.grad(g.sum(), x)
+            grads = torch.autograd.grad(out, leaves, cot, create_graph=True)
+            # a non-linear function of the gradients, so that every second derivative shows
+            second_in = sum((g.square() * (1.5 + torch.arange(g.numel(), dtype=g.dtype).reshape(g.shape))).sum()
+                            for g in grads)
+            second = torch.autograd.grad(second_in, [*leaves, cot], create_graph=True, allow_unused=True)
+            third_in = sum(g.pow(3).sum() for g in second if g is not None and g.requires_grad)
+            third = (
+                torch.autograd.grad(third_in, [*leaves, cot], allow_unused=True)
+                if torch.is_tensor(third_in) else [None] * (len(leaves) + 1)
+            )
+        return grads, second, third
+
+    expected, got = orders("reference"), orders(backend)
+    names = [*case.tensor_names(), "grad_output"]
+    for order, (exp, act) in enumerate(zip(expected, got), start=1):
+        for n, e, a in zip(names, exp, act):
+            if e is None or a is None:  # d/dn does not exist: both must agree it does not
+                assert (e is None or not e.abs().sum()) and (a is None or not a.abs().sum()), (
+                    f"{name}: order {order} d/d{n}: reference {e}, {backend} {a}")
+                continue
+            torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-10, msg=lambda m: f"{name}: order {order} d/d{n}: {m}")
 
 
 # ----------------------------------------------------------------------------------- opcheck

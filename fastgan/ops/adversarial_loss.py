@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _layout
+from fastgan.ops import _autograd, _layout
 
 OP = "adversarial_loss"
 KINDS = ("bce", "wgan", "lsgan", "hinge", "margin")
@@ -88,10 +88,22 @@ def fake_backward(grad_out, real, fake, kind, real_target, fake_target, margin, 
     )
 
 
+def backward_composite(grad_out, real, fake, kind, real_target, fake_target, margin, need_real, need_fake):
+    """The backward as differentiable composite math (under ``create_graph``), in the
+    compiled backward's signature: placeholders for the gradients not needed. Each side's
+    gradient reads that side only, so an absent side is left out of the reference."""
+    grads = _autograd.vjp(
+        reference, grad_out, (real, fake, kind, real_target, fake_target, margin), (need_real, need_fake)
+    )
+    like = real if real is not None else fake
+    return tuple(_layout.not_needed(like) if d is None else d for d in grads)
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
     torch.library.register_fake("fastgan::adversarial_loss")(fake)
     torch.library.register_fake("fastgan::adversarial_loss_backward")(fake_backward)
+    _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.adversarial_loss.default)
 
 

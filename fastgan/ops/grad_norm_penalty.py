@@ -6,7 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _layout
+from fastgan.ops import _autograd, _layout
 
 OP = "grad_norm_penalty"
 
@@ -47,11 +47,18 @@ def fake_backward(grad_out, grads, norms, center, one_sided):
     return _layout.empty_in_common_layout(grads)
 
 
+def backward_composite(grad_out, grads, norms, center, one_sided):
+    """The backward as differentiable composite math (under ``create_graph``), in the
+    compiled backward's signature (the saved norms are recomputed)."""
+    return _autograd.vjp(reference, grad_out, (grads, center, one_sided), (True,))[0]
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
     torch.library.register_fake("fastgan::grad_norm_penalty")(fake)
     torch.library.register_fake("fastgan::grad_norm_penalty_forward")(fake_forward)
     torch.library.register_fake("fastgan::grad_norm_penalty_backward")(fake_backward)
+    _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.grad_norm_penalty.default)
 
 

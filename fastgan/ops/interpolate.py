@@ -6,7 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _layout
+from fastgan.ops import _autograd, _layout
 
 OP = "interpolate"
 
@@ -39,10 +39,18 @@ def fake_backward(grad, real, fake, alpha, need_real, need_fake, need_alpha):
     )
 
 
+def backward_composite(grad, real, fake, alpha, need_real, need_fake, need_alpha):
+    """The backward as differentiable composite math (under ``create_graph``), in the
+    compiled backward's signature: placeholders for the gradients not needed."""
+    grads = _autograd.vjp(reference, grad, (real, fake, alpha), (need_real, need_fake, need_alpha))
+    return tuple(_layout.not_needed(grad) if d is None else d for d in grads)
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
     torch.library.register_fake("fastgan::interpolate")(fake)
     torch.library.register_fake("fastgan::interpolate_backward")(fake_backward)
+    _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.interpolate.default)
 
 

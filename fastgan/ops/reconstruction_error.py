@@ -6,7 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _layout
+from fastgan.ops import _autograd, _layout
 
 OP = "reconstruction_error"
 
@@ -38,10 +38,18 @@ def fake_backward(grad_out, x, recon, p, need_x, need_recon):
     )
 
 
+def backward_composite(grad_out, x, recon, p, need_x, need_recon):
+    """The backward as differentiable composite math (under ``create_graph``), in the
+    compiled backward's signature: placeholders for the gradients not needed."""
+    grads = _autograd.vjp(reference, grad_out, (x, recon, p), (need_x, need_recon))
+    return tuple(_layout.not_needed(x) if d is None else d for d in grads)
+
+
 def _register_compiled() -> None:
     """Fake implementations of the compiled ops and the compiled backends of this operator."""
     torch.library.register_fake("fastgan::reconstruction_error")(fake)
     torch.library.register_fake("fastgan::reconstruction_error_backward")(fake_backward)
+    _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.reconstruction_error.default)
 
 

@@ -243,15 +243,7 @@ def total(part_ptr, n, FC: tl.constexpr):
     return tl.sum(acc, axis=0)
 
 
-def first_order_only(backward_op, name: str) -> None:
-    """Give the custom op ``backward_op`` (an operator's backward) an autograd formula that
-    refuses to be differentiated: the backwards are first-order, and a double backward must
-    raise rather than return a wrong (missing) second derivative."""
-
-    def refuse(ctx, *grads):
-        raise RuntimeError(
-            f"fastgan::{name} (triton backend): the backward of this operator is first-order only; "
-            "differentiating it twice (double backward) is not supported"
-        )
-
-    backward_op.register_autograd(refuse, setup_context=lambda ctx, inputs, output: None)
+def savable(t: torch.Tensor) -> torch.Tensor:
+    """What an autograd formula saves of an input its backward reads: the input itself, or a
+    copy of an inference tensor (which autograd cannot save)."""
+    return t.clone() if t.is_inference() else t

@@ -13,6 +13,7 @@ import triton.language as tl
 
 from fastgan.ops import _layout
 from fastgan.ops.adversarial_loss import KINDS
+from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
 
@@ -147,17 +148,20 @@ adversarial_loss_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):
-    real, fake, kind, real_target, fake_target, margin = inputs
-    ctx.save_for_backward(real, fake)
+    real, fake, kind, real_target, fake_target, margin = inputs  # each side's gradient reads that side only
+    ctx.save_for_backward(*(cm.savable(t) if t is not None and t.requires_grad else None for t in (real, fake)))
     ctx.params = (kind, real_target, fake_target, margin)
 
 
 def _backward(ctx, grad):
-    real, fake = ctx.saved_tensors
+    real, fake = ctx.saved_tensors  # None where not needed
     nr, nf = ctx.needs_input_grad[:2]
-    dr, df = adversarial_loss_backward(grad, real, fake, *ctx.params, nr, nf)
+    if not (nr or nf):
+        return None, None, None, None, None, None
+    differentiable = _autograd.differentiable(grad, real, fake)
+    backward = ops_op.backward_composite if differentiable else adversarial_loss_backward
+    dr, df = backward(grad, real, fake, *ctx.params, nr, nf)
     return (dr if nr else None), (df if nf else None), None, None, None, None
 
 
 adversarial_loss.register_autograd(_backward, setup_context=_setup_context)
-cm.first_order_only(adversarial_loss_backward, "adversarial_loss")

@@ -16,6 +16,7 @@ import triton
 import triton.language as tl
 
 from fastgan.ops.grad_norm_penalty import NORM_DTYPE
+from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
 
@@ -111,7 +112,7 @@ def _setup_context(ctx, inputs, output):
     grads, center, one_sided = inputs
     ctx.mark_non_differentiable(output[1])
     ctx.set_materialize_grads(False)  # no zeros for the norms' (absent) gradient
-    ctx.save_for_backward(grads, output[1])
+    ctx.save_for_backward(cm.savable(grads), output[1])
     ctx.center, ctx.one_sided = center, one_sided
 
 
@@ -119,7 +120,9 @@ def _backward(ctx, grad_loss, grad_norms):
     grads, norms = ctx.saved_tensors
     if grad_loss is None:
         return None, None, None
-    return grad_norm_penalty_backward(grad_loss, grads, norms, ctx.center, ctx.one_sided), None, None
+    differentiable = _autograd.differentiable(grad_loss, grads)
+    backward = ops_op.backward_composite if differentiable else grad_norm_penalty_backward
+    return backward(grad_loss, grads, norms, ctx.center, ctx.one_sided), None, None
 
 
 grad_norm_penalty_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -128,4 +131,3 @@ grad_norm_penalty_forward.register_autograd(_backward, setup_context=_setup_cont
 def grad_norm_penalty(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
     """The backend entry point: the loss only."""
     return torch.ops.fastgan_triton.grad_norm_penalty_forward(grads, center, one_sided)[0]
-cm.first_order_only(grad_norm_penalty_backward, "grad_norm_penalty")

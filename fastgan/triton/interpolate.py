@@ -12,6 +12,7 @@ import triton
 import triton.language as tl
 
 from fastgan.ops import _layout
+from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
 
@@ -122,16 +123,22 @@ interpolate_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):
-    real, fake, alpha = inputs
-    ctx.save_for_backward(real, fake, alpha)
+    real, fake, alpha = inputs  # real and fake are read only for alpha's gradient, alpha only for theirs
+    keep_sides, keep_alpha = alpha.requires_grad, real.requires_grad or fake.requires_grad
+    ctx.save_for_backward(*(cm.savable(t) if keep else None for t, keep in
+                            ((real, keep_sides), (fake, keep_sides), (alpha, keep_alpha))))
 
 
 def _backward(ctx, grad):
     real, fake, alpha = ctx.saved_tensors
     nr, nf, na = ctx.needs_input_grad
-    dr, df, da = interpolate_backward(grad, real, fake, alpha, nr, nf, na)
+    # stand-ins for what was not saved (never read): the gradient's shape, and a zero alpha
+    real = grad.detach() if real is None else real
+    fake = grad.detach() if fake is None else fake
+    alpha = grad.new_zeros(grad.shape[:1]) if alpha is None else alpha
+    backward = ops_op.backward_composite if _autograd.differentiable(grad, real, fake, alpha) else interpolate_backward
+    dr, df, da = backward(grad, real, fake, alpha, nr, nf, na)
     return (dr if nr else None), (df if nf else None), (da if na else None)
 
 
 interpolate.register_autograd(_backward, setup_context=_setup_context)
-cm.first_order_only(interpolate_backward, "interpolate")

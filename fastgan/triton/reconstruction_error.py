@@ -12,6 +12,7 @@ import triton
 import triton.language as tl
 
 from fastgan.ops import _layout
+from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
 
@@ -101,17 +102,17 @@ reconstruction_error_backward.register_fake(ops_op.fake_backward)
 
 
 def _setup_context(ctx, inputs, output):
-    x, recon, p = inputs
-    ctx.save_for_backward(x, recon)
+    x, recon, p = inputs  # both are read by either gradient (through x − recon)
+    ctx.save_for_backward(cm.savable(x), cm.savable(recon))
     ctx.p = p
 
 
 def _backward(ctx, grad):
     x, recon = ctx.saved_tensors
     nx, nr, _ = ctx.needs_input_grad
-    dx, dr = reconstruction_error_backward(grad, x, recon, ctx.p, nx, nr)
+    backward = ops_op.backward_composite if _autograd.differentiable(grad, x, recon) else reconstruction_error_backward
+    dx, dr = backward(grad, x, recon, ctx.p, nx, nr)
     return (dx if nx else None), (dr if nr else None), None
 
 
 reconstruction_error.register_autograd(_backward, setup_context=_setup_context)
-cm.first_order_only(reconstruction_error_backward, "reconstruction_error")
