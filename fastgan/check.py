@@ -66,6 +66,9 @@ FAMILY_TOL: dict[torch.dtype, tuple[float, float, float]] = {
     F16: (8 * torch.finfo(F16).eps, 8 * torch.finfo(F16).eps, 2.0**-24),
 }
 
+#: The device types ``fastgan check`` runs on (``--device``).
+SUPPORTED_DEVICES = ("cpu", "cuda")
+
 #: Elements per parallel chunk of a row in the CPU kernels: the "long" shapes exceed it.
 CHUNK = 16384
 
@@ -440,11 +443,20 @@ def backend_devices(backend_names: Sequence[str] | None = None, devices: Sequenc
         devs = list(devices)
         for d in devs:
             try:
-                dt = torch.device(d).type
-            except (RuntimeError, TypeError) as exc:
-                raise ValueError(f"--device: {d!r} is not a device ({exc})") from None
-            if dt == "cuda" and not torch.cuda.is_available():
+                dev = torch.device(d)
+            except (RuntimeError, TypeError, ValueError) as exc:
+                raise ValueError(f"--device: {d!r} is not a device; fastgan check runs on "
+                                 f"{', '.join(SUPPORTED_DEVICES)} (cuda:N for one GPU)") from None
+            if dev.type not in SUPPORTED_DEVICES:
+                raise ValueError(f"--device: {d!r} is not supported; fastgan check runs on "
+                                 f"{', '.join(SUPPORTED_DEVICES)} (cuda:N for one GPU)")
+            if dev.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"--device: {d!r} asked for, but no CUDA device is available here")
+            if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise ValueError(f"--device: {d!r} asked for, but there are {torch.cuda.device_count()} CUDA devices "
+                                 f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+            if dev.type == "cpu" and dev.index not in (None, 0):
+                raise ValueError(f"--device: {d!r} is not a device; expected cpu")
     else:
         devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     runs_on: dict[str, Any] = getattr(backends, "_DEVICES", {})
@@ -454,6 +466,12 @@ def backend_devices(backend_names: Sequence[str] | None = None, devices: Sequenc
             allowed = runs_on.get(n)
             if allowed is None or torch.device(d).type in allowed:
                 pairs.append((n, d))
+    if backend_names:
+        idle = [n for n in names if not any(b == n for b, _ in pairs)]
+        if idle:
+            n = idle[0]
+            raise ValueError(f"--backend: {n!r} runs on {'/'.join(sorted(runs_on.get(n) or ()))} tensors, and no "
+                             f"such --device is asked for ({', '.join(devs)})")
     return pairs
 
 
@@ -570,5 +588,16 @@ def check(
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fastgan check`` (the hook :mod:`fastgan.cli` calls): a bad ``FASTGAN_BACKEND``, an
+    unknown or unavailable ``--backend``, or a ``--device`` that is not available or not
+    supported is a :class:`~fastgan.cli.UsageError` (exit status 2, one line on stderr)."""
+    from fastgan import backends
+    from fastgan.cli import UsageError, backend_selection
+
+    backend_selection()
+    try:
+        backend_devices(args.backend, args.device)
+    except (ValueError, backends.BackendUnavailableError) as exc:
+        raise UsageError(str(exc)) from None
     dtypes = [DTYPES[d] for d in args.dtype] if args.dtype else None
     return check(args.backend, args.device, dtypes, failures_only=args.failures_only)

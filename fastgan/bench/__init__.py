@@ -12,7 +12,10 @@ process. Prints one table and writes JSON, CSV, markdown and PNG plots to ``--ou
     fastgan bench --ops wgan-gp,interpolate --e2e
 
 The exit status is 1 when a fastgan backend failed its check (or raised), 2 on a usage error
-(e.g. ``--device cuda`` without a GPU), 130 when interrupted (the partial results are written).
+(e.g. ``--device cuda`` without a GPU, an ``--out`` that cannot be written, a bad
+``FASTGAN_BACKEND``: one line on stderr, found before anything is measured), 130 when interrupted
+(the partial results are written). Without tqdm the progress is plain lines, without matplotlib
+there are no plots, without scikit-learn ``--e2e`` leaves out the digits (each said once).
 
 Modules: :mod:`~fastgan.bench.timing` (devices, timers, copy bandwidth, ideal bytes, rotation,
 interleaved timing), :mod:`~fastgan.bench.cases` (cases, inputs, providers, checks),
@@ -24,6 +27,10 @@ This module imports nothing heavy: the command line builds its parser from it ch
 from __future__ import annotations
 
 import argparse
+import math
+import os
+
+from fastgan.cli import nonnegative_int
 
 __all__ = ["add_arguments", "run"]
 
@@ -76,9 +83,16 @@ def _nonneg(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not (v >= 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return v
+
+
+def _machine_name(text: str) -> str:
+    name = text.strip()
+    if not name or name in (".", "..") or "/" in name or (os.sep in name) or (os.altsep and os.altsep in name):
+        raise argparse.ArgumentTypeError(f"expected a name for the result files (no path separator), got {text!r}")
+    return name
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,12 +120,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="baselines among eager_idiom, best_eager, compiled (default all three)")
     p.add_argument("--budget", type=_nonneg, default=None, metavar="S",
                    help="seconds of timed calls per provider and case (default 1, --quick 0.25)")
-    p.add_argument("--name", default=None,
+    p.add_argument("--name", type=_machine_name, default=None,
                    help="machine name in the file names (default: from the CPU or GPU model)")
     p.add_argument("--max-wait", type=_nonneg, default=None, metavar="S",
                    help="CPU only: wait before each case (up to 60 s, at most S seconds in all; default 300, "
                    "--quick 15, 0: never) for other processes to leave the CPUs idle")
-    p.add_argument("--retries", type=int, default=None,
+    p.add_argument("--retries", type=nonnegative_int, default=None,
                    help="CPU only: measure a case again (default up to 2 times, --quick 1) when other "
                    "processes used more than 10%% of the CPUs meanwhile; the quietest attempt is kept")
     p.add_argument("--no-mmap", action="store_true",

@@ -21,7 +21,6 @@ import signal
 import statistics
 import sys
 import time
-import traceback
 import warnings
 from datetime import datetime, timezone
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 import fastgan
 from fastgan.bench import cases as C
 from fastgan.bench import report, timing
+from fastgan.cli import TRAIN_EXTRA, UsageError, backend_selection, optional, writable_dir
 
 #: --quick leaves torch.compile out of the families' full losses: compiling them costs more
 #: than the whole quick run may take on a small machine
@@ -177,23 +177,24 @@ class _PlainProgress:
 
 
 def _progress(total: int):
-    """A tqdm progress bar on stderr (plain lines where tqdm is not installed)."""
+    """A tqdm progress bar on stderr (plain lines where tqdm is not installed, said once)."""
     try:
         from tqdm import tqdm
     except ImportError:
+        print(f"fastgan bench: tqdm is not installed: plain progress lines ({TRAIN_EXTRA})", file=sys.stderr)
         return _PlainProgress(total)
     return tqdm(total=total, file=sys.stderr, desc="fastgan bench", unit="case", dynamic_ncols=True, mininterval=0.5)
 
 
 def main(args: argparse.Namespace) -> int:
-    """``fastgan bench`` (see :mod:`fastgan.bench`); returns the exit status."""
+    """``fastgan bench`` (see :mod:`fastgan.bench`); returns the exit status. Usage errors are
+    :class:`~fastgan.cli.UsageError`, raised before anything is measured or written."""
+    backend_selection()  # a bad FASTGAN_BACKEND: every provider would fail
     if args.no_mmap and not no_mmap_active():
         if args.device != "cpu":
-            print("fastgan bench: --no-mmap is for --device cpu (it sets the C library's allocator)", file=sys.stderr)
-            return 2
+            raise UsageError("--no-mmap is for --device cpu (it sets the C library's allocator)")
         if platform.libc_ver()[0] != "glibc":
-            print("fastgan bench: --no-mmap needs glibc (GLIBC_TUNABLES); set your allocator yourself", file=sys.stderr)
-            return 2
+            raise UsageError("--no-mmap needs glibc (GLIBC_TUNABLES); set your allocator yourself")
         # glibc reads its tunables at start-up only: run again with them set
         env = dict(os.environ)
         env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), NO_MMAP]))
@@ -202,19 +203,28 @@ def main(args: argparse.Namespace) -> int:
         os.execve(sys.executable, [sys.executable, "-m", "fastgan", *_argv_from_args(args)], env)
     try:
         device = timing.get_device(args.device)
-    except timing.DeviceUnavailableError as exc:
-        print(f"fastgan bench: {exc}", file=sys.stderr)
-        return 2
+    except (timing.DeviceUnavailableError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
     if args.backends is not None:
         unknown = [b for b in args.backends if b not in fastgan.backends.BACKENDS]
         if unknown:
-            print(f"fastgan bench: unknown backend {', '.join(unknown)}; known: {', '.join(fastgan.backends.BACKENDS)}",
-                  file=sys.stderr)
-            return 2
+            raise UsageError(f"--backends: unknown backend {', '.join(unknown)}; known: "
+                             f"{', '.join(fastgan.backends.BACKENDS)}")
     baselines = tuple(args.baselines) if args.baselines is not None else C.BASELINES
     if set(baselines) - set(C.BASELINES):
-        print(f"fastgan bench: --baselines takes {', '.join(C.BASELINES)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--baselines takes {', '.join(C.BASELINES)}, got {', '.join(args.baselines)}")
+    writable_dir(args.out)
+    plots_wanted = not args.no_plots
+    if plots_wanted and optional("matplotlib") is None:
+        print(f"fastgan bench: matplotlib is not installed: no PNG plots ({TRAIN_EXTRA})", file=sys.stderr)
+        plots_wanted = False
+    e2e_data = None
+    if args.e2e and optional("sklearn") is None:
+        from fastgan.bench import e2e
+
+        e2e_data = tuple(d for d in e2e.DATA if d != "digits")
+        print(f"fastgan bench: scikit-learn is not installed: --e2e leaves out the digits ({TRAIN_EXTRA})",
+              file=sys.stderr)
     warnings.simplefilter("ignore", fastgan.FastganWarning)
     settings = _settings(args)
     provs = C.providers(device.type, args.backends, baselines)
@@ -222,7 +232,6 @@ def main(args: argparse.Namespace) -> int:
     case_list = C.select(args.ops, args.sizes, args.quick)
     name = args.name or timing.short_machine_name(device.type)
     suffix = ("-quick" if args.quick else "") + ("-nommap" if no_mmap_active() else "")
-    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{device.type}-{name}{suffix}")
 
     machine = timing.machine_info(device.type)
@@ -282,7 +291,7 @@ def main(args: argparse.Namespace) -> int:
 
             bar.set_postfix_str("training steps (--e2e)", refresh=True)
             e2e_rows, e2e_info = e2e.run(device, quick=args.quick, budget_s=settings["budget_s"], log=log_err,
-                                         backends=args.backends)
+                                         backends=args.backends, data=e2e_data)
             bar.update(1)
         copy_bw(7 if args.quick else 15)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was measured
@@ -350,7 +359,7 @@ def main(args: argparse.Namespace) -> int:
         md += "\nWhole training steps (--e2e):\n\n" + (report.e2e_table(e2e_rows) if e2e_rows else "nothing ran") + "\n"
     with open(stem + ".md", "w") as f:
         f.write(md)
-    if not args.no_plots:
+    if plots_wanted:
         from fastgan.bench import plots
 
         title = f"fastgan bench, {device.description}, torch {machine['torch']}"
@@ -359,10 +368,10 @@ def main(args: argparse.Namespace) -> int:
             plots.bandwidth_plot(rows, copy_gbps, stem + "-bandwidth.png", title)
             files += [stem + "-speedup.png", stem + "-bandwidth.png"]
         except ImportError as exc:
-            print(f"fastgan bench: no PNG plots ({exc}; pip install matplotlib)", file=sys.stderr)
-        except Exception:  # a plot never costs the measurements
-            traceback.print_exc()
-            print("fastgan bench: the plots failed (the results are written)", file=sys.stderr)
+            print(f"fastgan bench: no PNG plots ({exc}; {TRAIN_EXTRA})", file=sys.stderr)
+        except Exception as exc:  # a plot never costs the measurements
+            print(f"fastgan bench: the plots failed ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                  "the results are written", file=sys.stderr)
     print(notes + "\n")
     print(table)
     if args.e2e:
