@@ -7,7 +7,7 @@
 // does not read may be an inference tensor, or be modified in place before the backward).
 //
 // A backward that runs under create_graph (double backward, unrolled GANs, a penalty on a loss's
-// gradient) calls fastgan::<op>_backward_composite instead: PyTorch composite math registered from
+// gradient) calls fastgan::_<op>_backward_composite instead: PyTorch composite math registered from
 // Python (fastgan/ops/_autograd.py), itself differentiable to any order. Where it is not
 // registered (the C++-only library), the fused backward runs and differentiating its result again
 // raises a clear error.
@@ -82,10 +82,10 @@ bool differentiable(const variable_list& read) {
   return at::GradMode::is_enabled() && torch::autograd::any_variable_requires_grad(read);
 }
 
-// fastgan::<name>_backward_composite, when Python has registered its composite implementation.
+// fastgan::_<name>_backward_composite, when Python has registered its composite implementation.
 template <typename Sig>
 std::optional<c10::TypedOperatorHandle<Sig>> composite(const std::string& name) {
-  auto handle = c10::Dispatcher::singleton().findOp({"fastgan::" + name + "_backward_composite", ""});
+  auto handle = c10::Dispatcher::singleton().findOp({"fastgan::_" + name + "_backward_composite", ""});
   if (!handle || !handle->hasKernelForDispatchKey(c10::DispatchKey::CompositeImplicitAutograd)) return std::nullopt;
   return handle->typed<Sig>();
 }

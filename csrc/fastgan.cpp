@@ -88,7 +88,7 @@ std::string build_info() {
 }  // namespace fastgan
 
 TORCH_LIBRARY(fastgan, m) {
-  // Per operator: the op, its fused backward, and <op>_backward_composite: the backward as differentiable
+  // Per operator: the op, its fused backward, and _<op>_backward_composite: the backward as differentiable
   // composite math for a backward under create_graph (csrc/autograd.cpp), implemented in Python
   // (fastgan/ops/_autograd.py) with the *_backward op's signature.
   m.def("interpolate(Tensor real, Tensor fake, Tensor alpha) -> Tensor");
@@ -96,7 +96,7 @@ TORCH_LIBRARY(fastgan, m) {
       "interpolate_backward(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, bool need_fake, "
       "bool need_alpha) -> (Tensor, Tensor, Tensor)");
   m.def(
-      "interpolate_backward_composite(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, "
+      "_interpolate_backward_composite(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, "
       "bool need_fake, bool need_alpha) -> (Tensor, Tensor, Tensor)");
   m.def("grad_norm_penalty(Tensor grads, float center, bool one_sided) -> Tensor");
   m.def("grad_norm_penalty_forward(Tensor grads, float center, bool one_sided) -> (Tensor, Tensor)");
@@ -104,14 +104,14 @@ TORCH_LIBRARY(fastgan, m) {
       "grad_norm_penalty_backward(Tensor grad_out, Tensor grads, Tensor norms, float center, bool one_sided) -> "
       "Tensor");
   m.def(
-      "grad_norm_penalty_backward_composite(Tensor grad_out, Tensor grads, Tensor norms, float center, "
+      "_grad_norm_penalty_backward_composite(Tensor grad_out, Tensor grads, Tensor norms, float center, "
       "bool one_sided) -> Tensor");
   m.def("reconstruction_error(Tensor x, Tensor recon, int p) -> Tensor");
   m.def(
       "reconstruction_error_backward(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, bool need_recon) "
       "-> (Tensor, Tensor)");
   m.def(
-      "reconstruction_error_backward_composite(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, "
+      "_reconstruction_error_backward_composite(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, "
       "bool need_recon) -> (Tensor, Tensor)");
   m.def(
       "adversarial_loss(Tensor? real, Tensor? fake, str kind, float real_target, float fake_target, float margin) "
@@ -120,7 +120,7 @@ TORCH_LIBRARY(fastgan, m) {
       "adversarial_loss_backward(Tensor grad_out, Tensor? real, Tensor? fake, str kind, float real_target, "
       "float fake_target, float margin, bool need_real, bool need_fake) -> (Tensor, Tensor)");
   m.def(
-      "adversarial_loss_backward_composite(Tensor grad_out, Tensor? real, Tensor? fake, str kind, "
+      "_adversarial_loss_backward_composite(Tensor grad_out, Tensor? real, Tensor? fake, str kind, "
       "float real_target, float fake_target, float margin, bool need_real, bool need_fake) -> (Tensor, Tensor)");
 }
 

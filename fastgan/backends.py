@@ -227,10 +227,15 @@ def _check_name(name: object, source: str) -> str:
 # selection for the calling thread until it exits, whatever the order in which blocks exit.
 class _Selection(threading.local):
     def __init__(self) -> None:
-        self.base: str | None = None  # None: the environment variable's value (or "auto")
+        # [owner, name] of the setter calls, latest last (the latest one counts; an entry leaves
+        # when its owner is entered as a block); none: the environment variable's value or "auto"
+        self.setters: list[list[Any]] = []
         self.stack: list[list[Any]] = []  # [owner, name] of the active `with` blocks, innermost last
 
 
+#: setter entries kept per thread: only the latest counts, the earlier ones are there so that an
+#: object constructed and then entered as a block can take back its own setter call
+_SETTERS_KEPT = 32
 _LOCAL = _Selection()
 _ENV: dict[str, str] = {}  # the validated FASTGAN_BACKEND, once read
 
@@ -252,8 +257,8 @@ def get_backend() -> str:
     comes from a bad ``FASTGAN_BACKEND`` that no :func:`use_backend` overrides."""
     if _LOCAL.stack:
         return _LOCAL.stack[-1][1]
-    if _LOCAL.base is not None:
-        return _LOCAL.base
+    if _LOCAL.setters:
+        return _LOCAL.setters[-1][1]
     return _from_environment()
 
 
@@ -275,7 +280,7 @@ class use_backend:
 
     def __init__(self, name: str) -> None:
         self.name = _check_name(name, "use_backend")
-        self._undo = _set_selection(self.name)
+        self._undo: Callable[[], None] | None = _set_selection(self, self.name)
 
     def __enter__(self) -> "use_backend":
         if self._undo is not None:  # the block, not the setter, holds the selection
@@ -295,12 +300,11 @@ class use_backend:
         return f"use_backend({self.name!r})"
 
 
-def _set_selection(name: str) -> Callable[[], None]:
-    """Make ``name`` the calling thread's selection (innermost block's, if inside one); returns
-    what undoes it while nothing else changed the selection since."""
-    stack = _LOCAL.stack
-    if stack:
-        entry, previous = stack[-1], stack[-1][1]
+def _set_selection(owner: object, name: str) -> Callable[[], None]:
+    """Make ``name`` the calling thread's selection (the innermost block's, inside one); returns
+    what takes that back."""
+    if _LOCAL.stack:
+        entry, previous = _LOCAL.stack[-1], _LOCAL.stack[-1][1]
         entry[1] = name
 
         def undo() -> None:
@@ -308,14 +312,14 @@ def _set_selection(name: str) -> Callable[[], None]:
                 entry[1] = previous
 
         return undo
-    previous_base = _LOCAL.base
+    setters = _LOCAL.setters
+    setters.append([owner, name])
+    del setters[:-_SETTERS_KEPT]
 
-    def undo_base() -> None:
-        if _LOCAL.base == name:
-            _LOCAL.base = previous_base
+    def undo_setter() -> None:
+        setters[:] = [e for e in setters if e[0] is not owner]
 
-    _LOCAL.base = name
-    return undo_base
+    return undo_setter
 
 
 _WARNED: set[str] = set()

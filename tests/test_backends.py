@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import threading
 import sys
 import warnings
 
@@ -201,3 +202,90 @@ def test_triton_interpreter_runs_the_triton_backend_on_cpu_tensors():
     lines = r.stdout.splitlines()
     assert float(lines[1]) == pytest.approx(float(lines[2]), rel=1e-12)
     assert "triton" in eval(lines[0])
+
+
+def test_environment_variable_bad_is_overridden_by_use_backend():
+    code = (
+        "import fastgan, torch\n"
+        "import fastgan.functional as FG\n"
+        "try:\n"
+        "    fastgan.get_backend()\n"
+        "except ValueError as e:\n"
+        "    print('error', 'FASTGAN_BACKEND' in str(e))\n"
+        "with fastgan.use_backend('reference'):\n"
+        "    print(fastgan.get_backend(), float(FG.wgan_generator_loss(torch.ones(3))))\n"
+        "fastgan.use_backend('auto')\n"
+        "print(fastgan.get_backend())\n"
+    )
+    r = _run(code, FASTGAN_BACKEND="turbo")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["error True", "reference -1.0", "auto"]
+
+
+# ----------------------------------------------------------------------- selection per thread
+def _in_thread(fn):
+    out, err = [], []
+
+    def run():
+        try:
+            out.append(fn())
+        except BaseException as exc:  # pragma: no cover - reported below
+            err.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+    return out[0]
+
+
+def test_use_backend_is_thread_local():
+    start = fastgan.get_backend()
+    with fastgan.use_backend("reference"):
+        assert _in_thread(fastgan.get_backend) == start  # another thread keeps its selection
+    # a setter call in another thread never changes this one
+    assert _in_thread(lambda: (fastgan.use_backend("reference"), fastgan.get_backend())[1]) == "reference"
+    assert fastgan.get_backend() == start
+    # two threads inside their own blocks, interleaved: each sees its own
+    barrier, seen = threading.Barrier(2), {}
+
+    def worker(name):
+        with fastgan.use_backend(name):
+            barrier.wait()
+            seen[name] = fastgan.get_backend()
+            barrier.wait()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("reference", "auto")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"reference": "reference", "auto": "auto"}
+
+
+def test_use_backend_blocks_exit_in_any_order_and_are_reusable():
+    start = fastgan.get_backend()
+    outer, inner = fastgan.use_backend("reference"), fastgan.use_backend("auto")
+    assert fastgan.get_backend() == "auto"  # constructing is also the setter
+    outer.__enter__()
+    inner.__enter__()
+    assert fastgan.get_backend() == "auto"
+    outer.__exit__(None, None, None)  # the outer block ends first: the inner one still holds
+    assert fastgan.get_backend() == "auto"
+    inner.__exit__(None, None, None)
+    assert fastgan.get_backend() == start
+    sel = fastgan.use_backend("reference")
+    for _ in range(2):  # the same object, entered twice in a row and nested
+        with sel:
+            assert fastgan.get_backend() == "reference"
+            with fastgan.use_backend("auto"):
+                with sel:
+                    assert fastgan.get_backend() == "reference"
+                assert fastgan.get_backend() == "auto"
+        assert fastgan.get_backend() == start
+    # an exception inside a block restores too
+    with pytest.raises(KeyError):
+        with fastgan.use_backend("reference"):
+            raise KeyError
+    assert fastgan.get_backend() == start

@@ -460,6 +460,28 @@ def test_grad_norm_penalty_tiny_norm_fp32(backend, center):
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_grad_norm_penalty_fp64_norm_limit(backend):
+    """The documented limit (docs/errors.md, Numerical range): fp64 rows keep fp64 squares, so a
+    norm of 1e-150 is exact, one of 1e-160 (a subnormal sum of squares) is inexact, and one of
+    1e-170 (every square 0) has the zero-norm gradient 0 — while the loss stays right."""
+    _skip_unusable(backend)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 20, generator=g, dtype=F64)
+    unit = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    scales = torch.tensor([1e-150, 1e-160, 1e-170], dtype=F64)
+    grads = (unit * scales[:, None]).to(dev(backend)).requires_grad_(True)
+    with fastgan.use_backend(backend):
+        out = fastgan.ops.grad_norm_penalty(grads, 1.0, False)
+        (d,) = torch.autograd.grad(out, grads)
+    d = d.cpu()
+    torch.testing.assert_close(out.cpu(), torch.tensor(1.0, dtype=F64))  # mean of (0 - 1)^2
+    exact = -2.0 * unit / 3  # d/dg of (n - 1)^2 / B at n -> 0: 2 (n - 1) g / (B n)
+    torch.testing.assert_close(d[0], exact[0], rtol=1e-12, atol=0)
+    assert not torch.allclose(d[1], exact[1], rtol=1e-6, atol=0)  # inexact: the stated limit
+    assert torch.equal(d[2], torch.zeros_like(d[2]))
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_bf16_subnormals(backend):
     """bf16 subnormal inputs (below 1.2e-38) are numbers like any other: |x − recon| > 0, so the
     L1 gradient is ±1/M, and interpolate reproduces them. Found by the property tests with the

@@ -223,11 +223,62 @@ def test_fused_kernels_still_run_at_first_order():
         FG.gradient_norm_penalty(x).backward()
     names = {e.name for e in prof.events()}
     assert "fastgan::grad_norm_penalty_backward" in names
-    assert "fastgan::grad_norm_penalty_backward_composite" not in names
+    assert "fastgan::_grad_norm_penalty_backward_composite" not in names
     with fastgan.use_backend("cpu"), profile(activities=[ProfilerActivity.CPU]) as prof:
         (g,) = torch.autograd.grad(FG.gradient_norm_penalty(x), x, create_graph=True)
     names = {e.name for e in prof.events()}
-    assert "fastgan::grad_norm_penalty_backward_composite" in names
+    assert "fastgan::_grad_norm_penalty_backward_composite" in names
     with fastgan.use_backend("cpu"), profile(activities=[ProfilerActivity.CPU]) as prof:
         torch.func.grad(FG.gradient_norm_penalty)(x)
     assert not any(n.startswith("fastgan::") for n in {e.name for e in prof.events()})
+
+
+# ------------------------------------------------------------ what the forward saves (issue: save
+# only what the backward reads): inference tensors and constants modified after the forward
+SIDED = {  # name -> function of (constant, needs-grad) tensors
+    "gan_d": lambda c, x: FG.gan_discriminator_loss(c, x),
+    "gan_d_real_needs_grad": lambda c, x: FG.gan_discriminator_loss(x, c),
+    "wgan_c": lambda c, x: FG.wgan_critic_loss(c, x),
+    "lsgan_d": lambda c, x: FG.lsgan_discriminator_loss(c, x),
+    "hinge_d": lambda c, x: FG.hinge_discriminator_loss(c, x),
+    # fake is read only for alpha's gradient, which is not needed here
+    "interpolate_fake_constant": lambda c, x: FG.interpolate(
+        x, c, torch.linspace(0.1, 0.9, x.shape[0], dtype=x.dtype, device=x.device)).square().sum(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIDED))
+@pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.BACKENDS])
+def test_constant_inputs_may_be_inference_tensors_or_change_after_the_forward(backend, name):
+    device, f = _dev(backend), SIDED[name]
+    const, x = _inputs("gan_d", device)
+    x.requires_grad_(True)
+    with fastgan.use_backend("reference"):
+        (expected,) = torch.autograd.grad(f(const, x), x)
+    with fastgan.use_backend(backend):
+        with torch.inference_mode():
+            c_inf = const.clone()
+        (got,) = torch.autograd.grad(f(c_inf, x), x)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+        c_mut = const.clone()
+        loss = f(c_mut, x)
+        c_mut.add_(1.0)  # modified in place between forward and backward
+        (got,) = torch.autograd.grad(loss, x)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.BACKENDS])
+def test_reconstruction_error_of_inference_data(backend):
+    """An autoencoder's input often comes from inference-mode data loading: it is a constant the
+    backward reads (x − recon), copied where autograd cannot save it."""
+    device = _dev(backend)
+    x, recon = _inputs("reconstruction_error_p1", device)
+    recon.requires_grad_(True)
+    with torch.inference_mode():
+        x_inf = x.clone()
+    for p in (1, 2):
+        with fastgan.use_backend("reference"):
+            (expected,) = torch.autograd.grad(FG.reconstruction_error(x, recon, p=p).sum(), recon)
+        with fastgan.use_backend(backend):
+            (got,) = torch.autograd.grad(FG.reconstruction_error(x_inf, recon, p=p).sum(), recon)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

@@ -7,7 +7,7 @@ vector-Jacobian product of their plain-PyTorch reference — composite math that
 differentiates to any order, so every order matches the reference exactly.
 
 * The compiled backends (C++ autograd, ``csrc/autograd.cpp``) call
-  ``torch.ops.fastgan.<op>_backward_composite``, whose implementation :func:`register` installs
+  ``torch.ops.fastgan._<op>_backward_composite``, whose implementation :func:`register` installs
   here (``CompositeImplicitAutograd``: it runs above autograd, so its result carries a graph).
 * The Triton backend's Python autograd calls the same functions directly.
 
@@ -60,8 +60,8 @@ def vjp(
 
 
 def register(op: str, fn: Callable[..., object]) -> None:
-    """Install ``fn`` as ``torch.ops.fastgan.<op>_backward_composite`` (once the extension that
+    """Install ``fn`` as ``torch.ops.fastgan._<op>_backward_composite`` (once the extension that
     declares the schema is loaded)."""
     if not _LIB:
         _LIB.append(torch.library.Library("fastgan", "IMPL"))
-    _LIB[0].impl(f"{op}_backward_composite", fn, "CompositeImplicitAutograd")
+    _LIB[0].impl(f"_{op}_backward_composite", fn, "CompositeImplicitAutograd")
