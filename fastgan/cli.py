@@ -322,13 +322,17 @@ def main(argv: list[str] | None = None) -> int:
     p_info = sub.add_parser("info", help="versions, devices and the backends built and available")
     p_info.add_argument("--json", action="store_true", help="print the report as JSON")
     modules = {}
+    parsers = {"info": p_info}
     for name, (_, help_text) in SUBCOMMANDS.items():
         mod = _subcommand_module(name)
         if mod is None:
             continue
         modules[name] = mod
-        mod.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
+        parsers[name] = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(parsers[name])
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the sub-command's parser: "fastgan train: unrecognized arguments: ..."
+        (parsers.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2

@@ -173,7 +173,8 @@ def test_device_cuda_without_gpu_fails_clearly(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--ops", "interpolate,softmax"], "unknown operator or loss 'softmax'"),
     (["--sizes", "huge"], "sizes are among"),
-    (["--budget", "-1"], "expected a number >= 0"),
+    (["--budget", "-1"], "expected a finite number >= 0"),
+    (["--budget", "inf"], "expected a finite number >= 0"),
     (["--device", "tpu"], "invalid choice"),
 ])
 def test_bad_options_are_usage_errors(argv, message, capsys):
