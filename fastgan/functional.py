@@ -139,13 +139,30 @@ def gradient_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: b
 
 
 def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
-    """∇x Σ critic(x) with ``create_graph=True`` (the penalty is then differentiable w.r.t. the
-    critic's parameters); ``x`` is a leaf that requires grad."""
+    """∇x Σ critic(x), differentiable w.r.t. the critic's parameters (so the penalty
+    back-propagates into them); ``x`` is a tensor without autograd history (the caller detached
+    it), which is not modified.
+
+    Eagerly this is ``torch.autograd.grad(..., create_graph=True)``. While ``torch.compile`` or
+    ``torch.export`` traces, it is ``torch.func.grad`` instead: an autograd.grad with
+    ``create_graph`` cannot be traced into a graph (AOTAutograd would need the backward of a
+    backward), ``torch.func.grad`` is traced into plain operations that AOTAutograd
+    differentiates once — so the penalty compiles into one graph with the eager values."""
     _check_critic(critic)
+    if torch.compiler.is_compiling():
+        return torch.func.grad(lambda v: _critic_total(critic, v, critic_kwargs))(x)
     with torch.enable_grad():
-        out = critic(x, **critic_kwargs)
-        _check_critic_output(out)
-        return _grad_of_input(out.sum(), x)
+        x = x.detach().requires_grad_(True)
+        return _grad_of_input(_critic_total(critic, x, critic_kwargs), x)
+
+
+def _critic_total(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
+    """Σ critic(x), the critic's output checked."""
+    out = critic(x, **critic_kwargs)
+    _check_critic_output(out)
+    if not out.requires_grad:
+        raise ValueError(_CRITIC_INDEPENDENT)
+    return out.sum()
 
 
 def _grad_of_input(total: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -192,8 +209,8 @@ def _penalty_inputs(
     *,
     mixed_precision: bool = False,
 ) -> tuple[torch.Tensor, float, float, bool]:
-    """The checked arguments of the gradient penalty: the per-sample interpolates ``x̂`` (a leaf
-    that requires grad; ``real`` and ``fake`` detached) and the validated hyper-parameters.
+    """The checked arguments of the gradient penalty: the per-sample interpolates ``x̂`` (of
+    ``real`` and ``fake`` detached: no autograd history) and the validated hyper-parameters.
 
     ``real`` and ``fake`` must agree in shape, device and dtype — except under autocast, or
     with ``mixed_precision`` (:func:`fastgan.amp.gradient_penalty`), where their floating dtypes
@@ -219,7 +236,7 @@ def _penalty_inputs(
         alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
     else:
         _interp_op.validate(real, fake, alpha)
-    x_hat = _interp_op._call(real.detach(), fake.detach(), alpha.detach()).requires_grad_(True)
+    x_hat = _interp_op._call(real.detach(), fake.detach(), alpha.detach())
     return x_hat, weight, center, one_sided
 
 
@@ -255,7 +272,7 @@ def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma:
     _check_critic(critic)
     v.check_batched("inputs", inputs)
     gamma = v.check_nonneg("gamma", gamma)
-    grads = _input_gradients(critic, inputs.detach().requires_grad_(True), critic_kwargs)
+    grads = _input_gradients(critic, inputs.detach(), critic_kwargs)
     # mean_b ‖g_b‖² is the norm penalty with center 0
     return (0.5 * gamma) * _gnp_op._call(grads, 0.0, False)
 
