@@ -32,7 +32,9 @@ PICTURE = ("cgan:grid25", "wgan-gp:grid25")
 
 
 def run_one(loss: str, data: str, flags: list[str], out: str) -> dict:
-    cmd = [sys.executable, "-m", "fastgan", "train", "--loss", loss, "--data", data, "--out", out, "--no-progress", *flags]
+    # --overwrite: the table is measured afresh into the same folders each time
+    cmd = [sys.executable, "-m", "fastgan", "train", "--loss", loss, "--data", data, "--out", out, "--no-progress",
+           "--overwrite", *flags]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
