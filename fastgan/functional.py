@@ -192,10 +192,13 @@ def _check_critic(critic: object) -> None:
 def _check_critic_output(out: object) -> None:
     """A critic's output: floating scores (its dependence on the input is checked when its
     gradient is taken, :func:`_grad_of_input`)."""
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+    if not isinstance(out, torch.Tensor) or out.dtype not in v.FLOAT_DTYPES or out.layout != torch.strided or out.is_nested:
+        got = type(out).__name__
+        if isinstance(out, torch.Tensor):
+            got = "a nested tensor" if out.is_nested else f"dtype {out.dtype}, layout {out.layout}"
         raise TypeError(
-            "critic must return a floating-point tensor of scores, "
-            f"got {type(out).__name__ if not isinstance(out, torch.Tensor) else out.dtype}"
+            "critic must return a floating-point tensor of scores (dense, float16, bfloat16, "
+            f"float32 or float64), got {got}"
         )
 
 
