@@ -18,6 +18,7 @@ backend selected by :func:`fastgan.use_backend`.
 from __future__ import annotations
 
 import importlib
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -310,7 +311,10 @@ def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------- EBGAN / BEGAN
 def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int = 1) -> torch.Tensor:
     """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
-    MSE), p = 1 is BEGAN's L (η = 1)."""
+    MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int, a NumPy integer or an integral
+    float; not a bool)."""
+    if isinstance(p, numbers.Integral) and not isinstance(p, bool):
+        p = int(p)  # a NumPy integer
     p = _rec_op.validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
     return _rec_op._call(inputs, reconstructions, p)
 
