@@ -129,6 +129,70 @@ def _per_sample(bad_first=None, bad_second=None):
     }
 
 
+def _every_tensor_function(corrupt):
+    """One call per function that takes tensors, its first tensor argument passed through
+    ``corrupt`` (the other arguments valid)."""
+    xs, xe, xx, xa, emb = corrupt(S), corrupt(E), corrupt(X), corrupt(A), corrupt(_x(B, 8))
+    return {
+        "gan_discriminator_loss": lambda: FG.gan_discriminator_loss(xs, S),
+        "gan_generator_loss": lambda: FG.gan_generator_loss(xs),
+        "wgan_critic_loss": lambda: FG.wgan_critic_loss(S, xs),
+        "wgan_generator_loss": lambda: FG.wgan_generator_loss(xs),
+        "lsgan_discriminator_loss": lambda: FG.lsgan_discriminator_loss(xs, S),
+        "lsgan_generator_loss": lambda: FG.lsgan_generator_loss(xs),
+        "hinge_discriminator_loss": lambda: FG.hinge_discriminator_loss(S, xs),
+        "hinge_generator_loss": lambda: FG.hinge_generator_loss(xs),
+        "interpolate": lambda: FG.interpolate(X, X, xa),
+        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(xx),
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, xx),
+        "r1_penalty": lambda: FG.r1_penalty(critic, xx),
+        "reconstruction_error": lambda: FG.reconstruction_error(X, xx),
+        "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(xe, E, 1.0),
+        "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, emb),
+        "pulling_away_term": lambda: FG.pulling_away_term(emb),
+        "began_discriminator_loss": lambda: FG.began_discriminator_loss(E, xe, 0.5),
+        "began_generator_loss": lambda: FG.began_generator_loss(xe),
+        "began_update": lambda: FG.began_update(0.5, xe, E),
+        "clip_weights_": lambda: FG.clip_weights_([emb]),
+        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(xs, S, "bce"),
+        "ops.grad_norm_penalty": lambda: fastgan.ops.grad_norm_penalty(xx),
+        "ops.interpolate": lambda: fastgan.ops.interpolate(xx, X, A),
+        "ops.reconstruction_error": lambda: fastgan.ops.reconstruction_error(X, xx),
+        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=xa),
+    }
+
+
+def _every_number(value, *, infinite=False):
+    """One call per function with numeric hyper-parameters, one of them ``value``."""
+    calls = {
+        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center=value),
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=value),
+        "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=value),
+        "lsgan_discriminator_loss": lambda: FG.lsgan_discriminator_loss(S, S, a=value),
+        "lsgan_generator_loss": lambda: FG.lsgan_generator_loss(S, c=value),
+        "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(E, E, margin=value),
+        "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, _x(B, 8), pt_weight=value),
+        "began_discriminator_loss": lambda: FG.began_discriminator_loss(E, E, k=value),
+        "began_update": lambda: FG.began_update(0.5, E, E, gamma=value),
+        "clip_weights_": lambda: FG.clip_weights_(LIN, clip_value=value),
+        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "lsgan", real_target=value),
+        "ops.grad_norm_penalty": lambda: fastgan.ops.grad_norm_penalty(X, value),
+        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), center=value),
+        "losses.create": [lambda: losses.create("lsgan", b=value), lambda: losses.create("began", lambda_k=value)]
+        + ([] if infinite else [lambda: losses.create("began", k0=value)]),
+    }
+    if infinite:  # k outside [0, 1] is the k-range row
+        del calls["began_discriminator_loss"]
+    return calls
+
+
+def _state_without_config():
+    state = losses.create("began").state_dict()
+    del state["_extra_state"]
+    losses.create("began").load_state_dict(state, strict=False)
+
+
+
 class _D(nn.Module):
     def __init__(self):
         super().__init__()
@@ -226,27 +290,24 @@ CALLS: dict[str, dict[str, object]] = {
         "interpolate": lambda: FG.interpolate(X, X, A.double()),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=A.double()),
         "ops.interpolate": lambda: fastgan.ops.interpolate(X, X, A.double()),
+        "amp.gradient_penalty": [lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=A.double()),
+                                 lambda: amp.gradient_penalty(critic, X, X, None, alpha=A.bfloat16())],
     },
     "alpha-device": {
         "interpolate": lambda: FG.interpolate(X, X, torch.empty(B, device="meta")),
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=torch.empty(B, device="meta")),
         "ops.interpolate": lambda: fastgan.ops.interpolate(X, X, torch.empty(B, device="meta")),
+        "amp.gradient_penalty": [lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=torch.empty(B, device="meta")),
+                                 lambda: amp.gradient_penalty(critic, X, X, None, alpha=torch.empty(B, device="meta"))],
     },
-    "number-type": {
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center="1"),
-        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight="10"),
-        "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=None),
-        "lsgan_discriminator_loss": lambda: FG.lsgan_discriminator_loss(S, S, a="0"),
-        "lsgan_generator_loss": lambda: FG.lsgan_generator_loss(S, c=torch.tensor(1.0)),
-        "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(E, E, margin=None),
-        "clip_weights_": lambda: FG.clip_weights_(LIN, clip_value="0.1"),
-        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "lsgan", real_target=True),
+    "number-type": {n: [c] if not isinstance(c, list) else c for n, c in _every_number("1").items()} | {
+        "clip_weights_": [lambda: FG.clip_weights_(LIN, clip_value=True)],
+        "began_discriminator_loss": [lambda: FG.began_discriminator_loss(E, E, k=None)],
+        "ops.adversarial_loss": [lambda: fastgan.ops.adversarial_loss(S, S, "lsgan", real_target=True)],
+        "lsgan_generator_loss": [lambda: FG.lsgan_generator_loss(S, c=torch.tensor(1.0))],
     },
-    "number-nan": {
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center=math.nan),
-        "lsgan_discriminator_loss": lambda: FG.lsgan_discriminator_loss(S, S, b=math.nan),
-        "lsgan_generator_loss": lambda: FG.lsgan_generator_loss(S, c=math.nan),
-        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "lsgan", fake_target=math.nan),
-    },
+    "number-overflow": _every_number(10**400),
+    "number-nan": _every_number(math.nan),
     "number-negative": {
         "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center=-1.0),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=-10.0),
@@ -258,12 +319,9 @@ CALLS: dict[str, dict[str, object]] = {
         "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "hinge", margin=-1.0),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), weight=-1.0),
     },
-    "number-infinite": {
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center=math.inf),
-        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=math.inf),
-        "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=math.inf),
-        "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(E, E, margin=math.inf),
-    },
+    "number-infinite": _every_number(math.inf, infinite=True),
+    "tensor-dtype": _every_tensor_function(lambda t: t.to(torch.float8_e4m3fn)),
+    "tensor-layout": _every_tensor_function(lambda t: t.to_sparse()),
     "clip-zero": {
         "clip_weights_": lambda: FG.clip_weights_(LIN, clip_value=0),
         "losses.create": lambda: losses.create("wgan", clip_value=0),
@@ -302,6 +360,8 @@ CALLS: dict[str, dict[str, object]] = {
         "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E[:1], _x(1, 8)),
     },
     "embeddings-mismatch": {"ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, _x(B + 1, 8))},
+    "embeddings-dtype": {"ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, _x(B, 8, dtype=torch.float64))},
+    "embeddings-device": {"ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, torch.empty(B, 8, device="meta"))},
     "critic-callable": {
         "gradient_penalty": lambda: FG.gradient_penalty("critic", X, X),
         "r1_penalty": lambda: FG.r1_penalty("critic", X),
@@ -313,9 +373,15 @@ CALLS: dict[str, dict[str, object]] = {
         "amp.gradient_penalty": lambda: amp.gradient_penalty(lambda x: (x, x), X, X, scaler()),
     },
     "critic-graph": {
-        "gradient_penalty": lambda: FG.gradient_penalty(lambda x: x.detach().sum(1), X, X),
-        "r1_penalty": lambda: FG.r1_penalty(lambda x: x.detach().sum(1), X),
-        "amp.gradient_penalty": lambda: amp.gradient_penalty(lambda x: x.detach().sum(1), X, X, scaler()),
+        "gradient_penalty": [lambda: FG.gradient_penalty(lambda x: x.detach().sum(1), X, X),
+                             lambda: FG.gradient_penalty(lambda x: LIN.weight.sum().expand(x.shape[0]), X, X)],
+        "r1_penalty": [lambda: FG.r1_penalty(lambda x: x.detach().sum(1), X),
+                       lambda: FG.r1_penalty(lambda x: torch.ones(x.shape[0]), X)],
+        "amp.gradient_penalty": [lambda: amp.gradient_penalty(lambda x: x.detach().sum(1), X, X, scaler()),
+                                 lambda: amp.gradient_penalty(lambda x: LIN(x.detach()[:, 0, 0, :2]), X, X, scaler()),
+                                 lambda: amp.gradient_penalty(lambda x: LIN(x.detach()[:, 0, 0, :2]), X, X, None)],
+        "losses.WGANGPLoss.discriminator_loss": lambda: losses.create("wgan-gp").discriminator_loss(
+            lambda x: LIN.bias.sum().expand(x.shape[0], 1), _x(B, 3), _x(B, 3)),
     },
     "scaler-type": {"amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler="yes")},
     "loss-name": {"losses.create": lambda: losses.create(3)},
@@ -340,8 +406,12 @@ CALLS: dict[str, dict[str, object]] = {
             lambda v: 2 * v, torch.empty(B, 3, device="meta"), torch.empty(B, 3, device="meta")),
     },
     "state-config": {
-        "losses.GANLossBase.load_state_dict": lambda: losses.create("wgan").load_state_dict(losses.create("wgan", clip_value=0.5).state_dict()),
+        "losses.GANLossBase.load_state_dict": [
+            lambda: losses.create("wgan").load_state_dict(losses.create("wgan", clip_value=0.5).state_dict()),
+            lambda: losses.create("began").load_state_dict(losses.create("lsgan").state_dict(), strict=False),
+        ],
     },
+    "state-no-config": {"losses.GANLossBase.load_state_dict": _state_without_config},
     "backend-type": {"use_backend": lambda: fastgan.use_backend(None)},
     "backend-unknown": {"use_backend": lambda: fastgan.use_backend("fast")},
     "backend-unavailable": {"use_backend": _unavailable},
