@@ -377,9 +377,9 @@ def _transformed() -> bool:
     """Whether a ``torch.func`` transform or a forward-mode AD level is active, from PyTorch's
     own state. While ``torch.compile`` traces, the fused ops (with their fake implementations)
     go into the graph: dynamo reports an interpreter of its own there."""
-    if torch.compiler.is_compiling():
+    if _fwad._current_level < 0 and _peek_interpreter_stack() is None:
         return False
-    return _fwad._current_level >= 0 or _peek_interpreter_stack() is not None
+    return not torch.compiler.is_compiling()
 
 
 def _resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
