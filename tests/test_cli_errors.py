@@ -258,6 +258,14 @@ def test_bench_rejects_bad_values_with_one_line(argv, flag, capsys, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def test_bench_selection_of_no_case_is_refused(capsys, tmp_path):
+    """Full losses have no ``target`` size: nothing would be measured (and nothing is: the
+    selection is checked before the run)."""
+    line = usage_error(capsys, "bench", "--ops", "gan,wgan", "--sizes", "target", "--out", str(tmp_path / "b"))
+    assert "--ops gan,wgan" in line and "--sizes target" in line and "gan: tiny,small,large" in line
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
 def test_bench_device_cuda_without_gpu_is_one_line(capsys, tmp_path):
     assert "--device cuda" in usage_error(capsys, "bench", "--device", "cuda", "--out", str(tmp_path / "b"))

@@ -213,6 +213,14 @@ def main(args: argparse.Namespace) -> int:
     baselines = tuple(args.baselines) if args.baselines is not None else C.BASELINES
     if set(baselines) - set(C.BASELINES):
         raise UsageError(f"--baselines takes {', '.join(C.BASELINES)}, got {', '.join(args.baselines)}")
+    case_list = C.select(args.ops, args.sizes, args.quick)
+    if not case_list and not args.e2e:
+        from fastgan.bench import SIZES
+
+        have = {op: sorted({c.size for c in C.select([op], list(SIZES), False)}, key=SIZES.index) for op in args.ops}
+        raise UsageError(f"--ops {','.join(args.ops)} with --sizes {','.join(args.sizes or ())}"
+                         f"{' --quick' if args.quick else ''} selects no case; their sizes: "
+                         + "; ".join(f"{op}: {','.join(z)}" for op, z in have.items()))
     writable_dir(args.out)
     plots_wanted = not args.no_plots
     if plots_wanted and optional("matplotlib") is None:
@@ -229,7 +237,6 @@ def main(args: argparse.Namespace) -> int:
     settings = _settings(args)
     provs = C.providers(device.type, args.backends, baselines)
     missing = [b for b in args.backends or () if f"fastgan_{b}" not in provs]
-    case_list = C.select(args.ops, args.sizes, args.quick)
     name = args.name or timing.short_machine_name(device.type)
     suffix = ("-quick" if args.quick else "") + ("-nommap" if no_mmap_active() else "")
     stem = os.path.join(args.out, f"{device.type}-{name}{suffix}")
