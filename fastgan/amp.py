@@ -28,7 +28,8 @@ The caller then scales the total loss as usual::
 If the scaled gradient overflowed (inf), the penalty is inf or NaN, so the parameters' gradients
 are too: ``scaler.step`` skips that step and ``scaler.update`` lowers the scale — the same
 mechanism that protects every other part of the loss. Without a scaler (``scaler=None``, or a
-disabled one) this is :func:`fastgan.functional.gradient_penalty`.
+disabled one) this is :func:`fastgan.functional.gradient_penalty` (bitwise), which also takes
+``real`` and ``fake`` of different precisions here.
 """
 
 from __future__ import annotations
@@ -61,12 +62,14 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """WGAN-GP's penalty ``weight · mean_b φ(‖∇x̂ D(x̂)_b‖₂ − center)`` under AMP loss scaling.
 
-    Arguments as :func:`fastgan.functional.gradient_penalty` (``x̂_b = fake_b + α_b (real_b −
-    fake_b)`` with one ``α_b ~ U[0, 1]`` per sample unless ``alpha`` is given; ``real`` and
-    ``fake`` are treated as constants; φ(t) = t², or ``max(t, 0)²`` when ``one_sided``), plus
-    ``scaler``, the ``torch.amp.GradScaler`` that scales the loss this penalty is added to.
-    ``fake`` may come from a generator run under autocast (fp16/bf16) while ``real`` is fp32:
-    both are interpolated in the wider dtype.
+    Arguments as :func:`fastgan.functional.gradient_penalty`, checked by the same code whether
+    ``scaler`` is given, disabled or None (``x̂_b = fake_b + α_b (real_b − fake_b)`` with one
+    ``α_b ~ U[0, 1]`` per sample unless ``alpha`` is given; ``real`` and ``fake`` are treated as
+    constants; φ(t) = t², or ``max(t, 0)²`` when ``one_sided``; a critic whose output does not
+    depend on its input is a ``ValueError``), plus ``scaler``, the ``torch.amp.GradScaler`` that
+    scales the loss this penalty is added to. ``fake`` may come from a generator run under
+    autocast (fp16/bf16) while ``real`` is fp32, inside autocast or not: both are interpolated in
+    the wider dtype, and ``alpha`` must have that dtype (any floating dtype under autocast).
 
     Call it where the rest of the loss is computed (inside ``torch.autocast`` when that is on):
     the critic runs under that autocast state. Returns a 0-dim tensor that back-propagates into

@@ -8,8 +8,14 @@ Conventions:
 * Energies (EBGAN) and reconstruction errors (BEGAN) are per-sample values of shape ``(B,)``,
   usually from :func:`reconstruction_error`.
 * Every loss returns a 0-dim tensor; reductions accumulate in fp32 (fp64 for fp64 inputs).
-* Inputs are never modified. Argument checks read shapes, dtypes and devices only — never tensor
-  values — so no function here synchronises with the device.
+* Tensors are dense (strided) tensors of dtype float16, bfloat16, float32 or float64; numeric
+  hyper-parameters are real numbers (Python or NumPy ints and floats, not bools), finite.
+  Anything else is a ``TypeError`` / ``ValueError`` naming the argument (``docs/errors.md``).
+* Inputs are never modified (:func:`clip_weights_` clamps its parameters in place, by design).
+  Argument checks read shapes, dtypes, devices and Python numbers only — never tensor values —
+  so no function here synchronises with the device.
+* Every function compiles with ``torch.compile(fullgraph=True)``, with static or dynamic shapes,
+  and exports with ``torch.export``.
 
 The functions are thin compositions of the operators in :mod:`fastgan.ops`, which run on the
 backend selected by :func:`fastgan.use_backend`.
@@ -95,9 +101,9 @@ def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 def clip_weights_(parameters: nn.Module | torch.Tensor | Iterable[torch.Tensor], clip_value: float = 0.01) -> None:
     """Clamp every parameter to ``[−clip_value, clip_value]`` in place (WGAN's weight clipping).
 
-    ``parameters`` is a module, one tensor, or an iterable of tensors. The clamp runs as
-    multi-tensor (``torch._foreach_*``) calls over all parameters, not a Python loop of kernels,
-    and outside autograd. NaN parameters stay NaN.
+    ``parameters`` is a module, one tensor, or an iterable of (floating) tensors; ``clip_value``
+    is a finite number > 0. The clamp runs as multi-tensor (``torch._foreach_*``) calls over all
+    parameters, not a Python loop of kernels, and outside autograd. NaN parameters stay NaN.
     """
     c = v.check_nonneg("clip_value", clip_value)
     if c == 0:
@@ -125,16 +131,18 @@ def clip_weights_(parameters: nn.Module | torch.Tensor | Iterable[torch.Tensor],
 
 # ------------------------------------------------------------------------------------- WGAN-GP
 def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Per-sample interpolation ``x̂_b = fake_b + alpha_b (real_b − fake_b)``; ``alpha`` has shape
-    (B,). Differentiable w.r.t. all three inputs."""
+    """Per-sample interpolation ``x̂_b = fake_b + alpha_b (real_b − fake_b)``. ``real`` and
+    ``fake`` have the same shape (B, …), dtype and device; ``alpha`` has shape (B,), ``real``'s
+    dtype (any floating dtype under autocast) and device. Differentiable w.r.t. all three
+    inputs."""
     _interp_op.validate(real, fake, alpha)
     return _interp_op._call(real, fake, alpha)
 
 
 def gradient_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: bool = False) -> torch.Tensor:
     """``mean_b φ(‖g_b‖₂ − center)`` with the norm per sample over all non-batch dimensions;
-    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``. A sample whose norm is 0 gets a finite (0)
-    gradient."""
+    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``; ``center`` is a finite number >= 0. A sample
+    whose norm is 0 gets a finite (0) gradient."""
     center, one_sided = _gnp_op.validate(grads, center, one_sided)
     return _gnp_op._call(grads, center, one_sided)
 
@@ -257,11 +265,19 @@ def gradient_penalty(
     """WGAN-GP's gradient penalty (eq. 6): ``weight · mean_b((‖∇x̂ D(x̂)_b‖₂ − center)²)``.
 
     ``x̂_b = fake_b + α_b (real_b − fake_b)`` with one ``α_b ~ U[0, 1]`` **per sample**, drawn on the
-    inputs' device unless ``alpha`` (shape (B,)) is given; the norm runs per sample over all
-    non-batch dimensions. ``real`` and ``fake`` are sample points, treated as constants
-    (detached). The gradient is taken with ``create_graph=True``, so the returned penalty
-    back-propagates into the critic's parameters. ``critic_kwargs`` go to every critic call
-    (e.g. ``labels=`` for a conditional critic). ``one_sided=True`` gives ``max(0, ‖g‖ − 1)²``.
+    inputs' device in their dtype unless ``alpha`` is given (checked as by :func:`interpolate`:
+    shape (B,), ``real``'s dtype and device); the norm runs per sample over all non-batch
+    dimensions. ``real`` and ``fake`` are sample points of the same shape, dtype (under autocast
+    their precisions may differ: both are interpolated in the wider one) and device, treated as
+    constants (detached, not modified). ``weight`` and ``center`` are finite numbers >= 0;
+    ``one_sided=True`` gives ``max(0, ‖g‖ − center)²``.
+
+    ``critic(x̂, **critic_kwargs)`` (e.g. ``labels=`` for a conditional critic) must return
+    floating scores that depend on x̂ through autograd: a critic that ignores or detaches its
+    input, or returns a constant or a value of its parameters only, is a ``ValueError``. The
+    gradient is taken with ``create_graph=True`` (with ``torch.func.grad`` while
+    ``torch.compile`` traces: the penalty then compiles into one graph), so the returned penalty
+    back-propagates into the critic's parameters.
     """
     _check_critic(critic)
     x_hat, weight, center, one_sided = _penalty_inputs(real, fake, alpha, weight, center, one_sided)
@@ -271,8 +287,9 @@ def gradient_penalty(
 
 def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma: float = 10.0, **critic_kwargs: Any) -> torch.Tensor:
     """R1 regulariser: ``gamma/2 · mean_b ‖∇x D(x)_b‖²`` at ``inputs`` (real data; pass fake data
-    for R2). ``inputs`` are treated as constants (detached); the penalty back-propagates into the
-    critic's parameters."""
+    for R2); ``gamma`` is a finite number >= 0. ``inputs`` are treated as constants (detached,
+    not modified); the penalty back-propagates into the critic's parameters. The critic is
+    called and checked as in :func:`gradient_penalty`."""
     _check_critic(critic)
     v.check_batched("inputs", inputs)
     gamma = v.check_nonneg("gamma", gamma)
@@ -283,14 +300,16 @@ def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma:
 
 # --------------------------------------------------------------------------------------- LSGAN
 def lsgan_discriminator_loss(real_out: torch.Tensor, fake_out: torch.Tensor, a: float = 0.0, b: float = 1.0) -> torch.Tensor:
-    """LSGAN discriminator loss (eq. 10): ``½·mean((D(x) − b)²) + ½·mean((D(G(z)) − a)²)``."""
+    """LSGAN discriminator loss (eq. 10): ``½·mean((D(x) − b)²) + ½·mean((D(G(z)) − a)²)``; the
+    targets ``a`` and ``b`` are finite numbers."""
     v.check_scores(("real_out", "fake_out"), real_out, fake_out)
     a, b = v.check_real("a", a), v.check_real("b", b)
     return _adv(real_out, fake_out, "lsgan", real_target=b, fake_target=a)
 
 
 def lsgan_generator_loss(fake_out: torch.Tensor, c: float = 1.0) -> torch.Tensor:
-    """LSGAN generator loss (eq. 10): ``½·mean((D(G(z)) − c)²)``."""
+    """LSGAN generator loss (eq. 10): ``½·mean((D(G(z)) − c)²)``; the target ``c`` is a finite
+    number."""
     v.check_scores(("fake_out",), fake_out)
     return _adv(fake_out, None, "lsgan", real_target=v.check_real("c", c))
 
@@ -328,7 +347,8 @@ def _check_energies(names: tuple[str, str], a: torch.Tensor, b: torch.Tensor) ->
 
 def ebgan_discriminator_loss(real_energy: torch.Tensor, fake_energy: torch.Tensor, margin: float) -> torch.Tensor:
     """EBGAN discriminator loss (eq. 7): ``mean(E(x)) + mean(max(0, margin − E(G(z))))`` with the
-    per-sample energies ``E`` of shape (B,)."""
+    per-sample energies ``E`` of shape (B,) (same dtype and device); ``margin`` is a finite
+    number >= 0."""
     _check_energies(("real_energy", "fake_energy"), real_energy, fake_energy)
     return _adv(real_energy, fake_energy, "margin", margin=v.check_nonneg("margin", margin))
 
@@ -402,8 +422,9 @@ def _check_k(k: object, ref: torch.Tensor) -> float | torch.Tensor:
 
 def began_discriminator_loss(real_error: torch.Tensor, fake_error: torch.Tensor, k: float | torch.Tensor) -> torch.Tensor:
     """BEGAN discriminator loss (eq. 9): ``mean(L(x)) − k_t · mean(L(G(z)))`` with the per-sample
-    L1 reconstruction errors L of shape (B,) and the balance ``k_t`` (a number in [0, 1] or a
-    0-dim tensor on the same device)."""
+    L1 reconstruction errors L of shape (B,) and the balance ``k_t``: a number in [0, 1], or a
+    0-dim floating tensor on the errors' device (its value is not read, so not checked). The
+    result is in the errors' dtype."""
     _check_energies(("real_error", "fake_error"), real_error, fake_error)
     k = _check_k(k, real_error)
     acc = v.accumulation_dtype(real_error.dtype)

@@ -29,11 +29,19 @@ What each family expects of D:
 * ``ebgan``: an autoencoder. ``D(x)`` returns the reconstruction, or ``(reconstruction,
   embedding)``; the embedding (the encoder output) is needed for the pulling-away term
   (``pt_weight > 0``). The energy is the per-sample MSE.
-* ``began``: an autoencoder; ``D(x)`` returns the reconstruction (or a tuple whose first item is
-  it). L is the per-sample L1 error; ``k_t`` is a registered buffer updated on the device.
+* ``began``: an autoencoder; ``D(x)`` returns the reconstruction, or a tuple or list whose first
+  item is the reconstruction (the rest is ignored). L is the per-sample L1 error; ``k_t`` is a
+  registered float32 buffer updated on the device (it stays float32 when the loss is cast to a
+  16-bit dtype).
 
-Each loss keeps its hyper-parameters in its ``state_dict`` (``_extra_state``), and loading a
-state from another configuration raises a ``ValueError`` before anything is changed.
+Each loss keeps its hyper-parameters in its ``state_dict`` (``_extra_state``). ``load_state_dict``
+is all or nothing: a state from another configuration, or one that holds the loss's tensors
+without its configuration, raises a ``ValueError`` before anything is changed, and a load that
+PyTorch refuses (a wrong shape; missing or unexpected keys with ``strict=True``) leaves the loss
+as it was.
+
+Hyper-parameters are checked when the loss is built (finite real numbers in their range, bools
+for flags); they are stored as Python floats.
 """
 
 from __future__ import annotations
@@ -508,8 +516,9 @@ def available() -> list[str]:
 
 
 def create(name: str, **hparams: Any) -> GANLossBase:
-    """Build the loss object of family ``name`` (see :func:`available`) with its
-    hyper-parameters, e.g. ``create("wgan-gp", gp_weight=10.0)``."""
+    """Build the loss object of family ``name`` (see :func:`available`; case-insensitive) with
+    its hyper-parameters, e.g. ``create("wgan-gp", gp_weight=10.0)``. An unknown name is a
+    ``ValueError``, a hyper-parameter the family does not take a ``TypeError``."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = name.lower()
