@@ -94,7 +94,7 @@ def gradient_penalty(
     device_type = real.device.type
     enabled, amp_dtype = _autocast_state(device_type)
     with torch.enable_grad():
-        x_hat = x_hat.requires_grad_(True)  # a fresh tensor of detached inputs
+        x_hat = FG._grad_leaf(x_hat)
         # 1. the critic's forward, under the caller's autocast state
         with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
             out = critic(x_hat, **critic_kwargs)

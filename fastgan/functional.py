@@ -161,8 +161,22 @@ def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, criti
     if torch.compiler.is_compiling():
         return torch.func.grad(lambda v: _critic_total(critic, v, critic_kwargs))(x)
     with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
+        x = _grad_leaf(x)
         return _grad_of_input(_critic_total(critic, x, critic_kwargs), x)
+
+
+def _grad_leaf(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as a new leaf that requires grad (``x`` itself is not modified). Autograd does not
+    run under ``torch.inference_mode()``: a clear error there; an inference tensor made earlier
+    is copied into a normal one."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "the gradient penalties differentiate the critic w.r.t. its input, which autograd "
+            "cannot do under torch.inference_mode(); call them outside it (torch.no_grad() is fine)"
+        )
+    if x.is_inference():
+        x = x.clone()
+    return x.detach().requires_grad_(True)
 
 
 def _critic_total(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
@@ -330,10 +344,13 @@ def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------- EBGAN / BEGAN
 def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int = 1) -> torch.Tensor:
     """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
-    MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int, a NumPy integer or an integral
-    float; not a bool)."""
-    if isinstance(p, numbers.Integral) and not isinstance(p, bool):
-        p = int(p)  # a NumPy integer
+    MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int or an integral float, Python's or
+    NumPy's; not a bool)."""
+    if isinstance(p, numbers.Real) and not isinstance(p, bool) and not isinstance(p, (int, float)):
+        try:  # a NumPy integer or floating scalar: as the Python number it equals
+            p = int(p) if float(p) in (1.0, 2.0) else p
+        except (OverflowError, ValueError):
+            pass
     p = _rec_op.validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
     return _rec_op._call(inputs, reconstructions, p)
 

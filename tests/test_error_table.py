@@ -186,6 +186,11 @@ def _every_number(value, *, infinite=False):
     return calls
 
 
+def _in_inference_mode(fn):
+    with torch.inference_mode():
+        return fn()
+
+
 def _state_without_config():
     state = losses.create("began").state_dict()
     del state["_extra_state"]
@@ -382,6 +387,12 @@ CALLS: dict[str, dict[str, object]] = {
                                  lambda: amp.gradient_penalty(lambda x: LIN(x.detach()[:, 0, 0, :2]), X, X, None)],
         "losses.WGANGPLoss.discriminator_loss": lambda: losses.create("wgan-gp").discriminator_loss(
             lambda x: LIN.bias.sum().expand(x.shape[0], 1), _x(B, 3), _x(B, 3)),
+    },
+    "penalty-inference-mode": {
+        "gradient_penalty": lambda: _in_inference_mode(lambda: FG.gradient_penalty(critic, X, X)),
+        "r1_penalty": lambda: _in_inference_mode(lambda: FG.r1_penalty(critic, X)),
+        "amp.gradient_penalty": [lambda: _in_inference_mode(lambda: amp.gradient_penalty(critic, X, X, scaler())),
+                                 lambda: _in_inference_mode(lambda: amp.gradient_penalty(critic, X, X, None))],
     },
     "scaler-type": {"amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler="yes")},
     "loss-name": {"losses.create": lambda: losses.create(3)},

@@ -210,3 +210,31 @@ def test_ebgan_generator_loss_checks_embeddings_dtype_and_device():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = FG.ebgan_generator_loss(e, torch.randn(B, 8).bfloat16())
     assert torch.isfinite(out)
+
+
+@pytest.mark.parametrize("penalty", list(_penalties()))
+def test_penalties_under_inference_mode_say_so(penalty):
+    """Autograd does not run under torch.inference_mode(): a clear RuntimeError, not the
+    'critic does not depend on its input' error."""
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match=r"torch\.inference_mode\(\)"):
+            _penalties()[penalty](_M.lin)
+
+
+def test_penalties_take_inference_tensors_made_earlier():
+    """Inputs created under inference_mode (a frozen data pipeline) work outside it, as any
+    tensor does, and give the same penalty."""
+    real, fake, alpha = torch.randn(B, C), torch.randn(B, C), torch.rand(B)
+    with torch.inference_mode():
+        real_i, fake_i, alpha_i = real.clone(), fake.clone(), alpha.clone()
+    assert real_i.is_inference()
+    pairs = [
+        (lambda r, f, a: FG.gradient_penalty(_M.lin, r, f, alpha=a)),
+        (lambda r, f, a: FG.r1_penalty(_M.lin, r)),
+        (lambda r, f, a: amp.gradient_penalty(_M.lin, r, f, torch.amp.GradScaler("cpu"), alpha=a)),
+        (lambda r, f, a: amp.gradient_penalty(_M.lin, r, f, None, alpha=a)),
+    ]
+    for fn in pairs:
+        got = fn(real_i, fake_i, alpha_i)
+        torch.testing.assert_close(got, fn(real, fake, alpha))
+        got.backward()  # back-propagates into the critic's parameters

@@ -178,9 +178,9 @@ def test_large_but_finite_integers_are_accepted():
 
 def test_reconstruction_error_p_takes_numpy_integers():
     expected = FG.reconstruction_error(X, X2, 2)
-    for p in (np.int64(2), np.int8(2), 2.0, np.float64(2.0)):
+    for p in (np.int64(2), np.int8(2), 2.0, np.float64(2.0), np.float32(2.0)):
         assert torch.equal(FG.reconstruction_error(X, X2, p), expected), p
-    for p in (10**400, np.int64(3), True, np.bool_(True), "2", 2.5):
+    for p in (10**400, np.int64(3), True, np.bool_(True), "2", 2.5, np.float32(1.5), np.float32("nan")):
         with pytest.raises(ValueError, match=r"\bp\b"):
             FG.reconstruction_error(X, X2, p)
 
