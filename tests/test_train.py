@@ -226,8 +226,11 @@ def test_curve_and_digit_metrics():
 
 # -------------------------------------------------------------------------------- resume
 def _snapshot(t: Trainer) -> dict:
+    """The state without the clock: ``elapsed`` and the curve's times (its steps and metrics
+    stay)."""
     s = t.state_dict()
     s.pop("elapsed")
+    s["curve"] = [{k: v for k, v in p.items() if k not in ("train_seconds", "eval_seconds")} for p in s["curve"]]
     return s
 
 

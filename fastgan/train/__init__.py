@@ -7,8 +7,16 @@ Command line (also ``python -m fastgan.train``, and under ``torchrun`` with ``--
     torchrun --nproc_per_node 2 -m fastgan.train --loss gan --data ring8 --distributed
 
 Writes to ``--out``: ``samples.png`` (samples over the data), ``losses.png`` (and ``began.png``:
-k_t and M_global), ``metrics.json``, ``samples.npy`` (2500 evaluation samples), ``labels.npy``
-(CGAN's requested labels) and ``checkpoint.pt``. An ``--out`` that already holds a run's
+k_t and M_global), ``quality.png`` (the quality curve against the training seconds),
+``metrics.json``, ``samples.npy`` (2500 evaluation samples), ``labels.npy`` (CGAN's requested
+labels) and ``checkpoint.pt``.
+
+Time to quality: the run evaluates every ``--eval-every`` generator steps (default 100 on the
+2-D data, 250 on digits; 0: never) and at its last step, off the training clock, and
+``metrics.json`` holds that curve (``curve``: step, training seconds, the dataset's quality
+measures) and, for each of the run's targets (:data:`fastgan.train.metrics.TARGETS`), the
+training seconds and step at which the curve first met it (``time_to_target`` /
+``step_to_target`` for the run's own target; ``null``: not reached). The summary line says it. An ``--out`` that already holds a run's
 checkpoint is refused unless ``--resume`` (continue it) or ``--overwrite`` (replace it) is given.
 
 Every usage error — a bad flag or combination, a bad ``FASTGAN_BACKEND``, an ``--out`` that
@@ -110,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--log-every", type=positive_int, default=None, help="record the losses every N steps (50)")
     g.add_argument("--ckpt-every", type=positive_int, default=None, help="checkpoint every N steps (1000)")
     g.add_argument("--eval-samples", type=positive_int, default=None, help="samples for the metrics (2500)")
+    g.add_argument("--eval-every", type=nonnegative_int, default=None,
+                   help="evaluate every N generator steps for the quality curve and the time to target, "
+                   "off the training clock (default 100 on 2-D data, 250 on digits; 0: no curve)")
     g.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads, >= 1 (default 1: the networks are small)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (there is none without tqdm)")
@@ -144,7 +155,7 @@ def config_from_args(args: argparse.Namespace, backend: str | None = None) -> Co
 
     overrides: dict[str, Any] = {}
     for name in ("steps", "batch_size", "lr", "lr_d", "lr_g", "optimizer", "n_critic", "lr_decay", "width", "depth",
-                 "z_dim", "log_every", "ckpt_every", "eval_samples"):
+                 "z_dim", "log_every", "ckpt_every", "eval_samples", "eval_every"):
         val = getattr(args, name, None)
         if val is not None:
             overrides[name] = val
@@ -345,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
                   f"saved in {out}: the same command with --resume continues", file=sys.stderr)
             return 130
         if trainer.rank == 0:
-            result = trainer.evaluate()
+            result = trainer.final_evaluation()
             report = summary(trainer, result)
             with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
                 json.dump(report, f, indent=2)
@@ -371,21 +382,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
-    """What ``metrics.json`` holds."""
+    """What ``metrics.json`` holds: the run, the final ``metrics``, the quality ``curve``, the
+    ``targets`` (each with the first step / training seconds the curve met it) and, for the
+    run's own target (the first), ``target``, ``time_to_target`` and ``step_to_target``."""
     import platform
 
     import torch
 
     from fastgan import backends
+    from fastgan.train import metrics as M
 
     used = trainer.backend
     if used == "auto":
         used = backends.resolve("interpolate", trainer.device)[0]
     history = trainer.history
     last = {k: history[k][-1] for k in history if k != "step" and history[k]}
+    cfg = trainer.config
+    targets = M.target_report(trainer.curve, M.targets_for(cfg.loss, cfg.data), result["metrics"])
+    own = targets[0] if targets else None
     return {
-        "loss": trainer.config.loss,
-        "data": trainer.config.data,
+        "loss": cfg.loss,
+        "data": cfg.data,
         "steps": trainer.step,
         "train_seconds": trainer.elapsed,
         "generator_steps_per_s": trainer.step / trainer.elapsed if trainer.elapsed > 0 else None,
@@ -396,12 +413,21 @@ def summary(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "metrics": result["metrics"],
+        "eval_every": cfg.eval_every,
+        "target": None if own is None else own["name"],
+        "time_to_target": None if own is None else own["train_seconds"],
+        "step_to_target": None if own is None else own["step"],
+        "targets": targets,
+        "curve": [dict(p) for p in trainer.curve],
+        "eval_seconds": sum(p.get("eval_seconds", 0.0) for p in trainer.curve),
         "last_logs": last,
-        "config": trainer.config.to_dict(),
+        "config": cfg.to_dict(),
     }
 
 
 def format_summary(report: dict[str, Any]) -> str:
+    """What ``fastgan train`` prints at the end: a line of the final metrics, then a line per
+    target with the time to it (or that it was not reached)."""
     m = report["metrics"]
     parts = [f"{report['loss']} on {report['data']}: {report['steps']} steps in {report['train_seconds']:.1f} s"]
     if report["generator_steps_per_s"]:
@@ -413,7 +439,19 @@ def format_summary(report: dict[str, Any]) -> str:
         parts.append(f"in requested mode {100 * m['in_requested_mode']:.1f}%")
     if "mean_distance" in m:
         parts.append(f"mean distance {m['mean_distance']:.3f}")
-    return ", ".join(parts)
+    lines = [", ".join(parts)]
+    lines += [format_target(t, report["steps"]) for t in report.get("targets", [])]
+    return "\n".join(lines)
+
+
+def format_target(t: dict[str, Any], steps: int) -> str:
+    """One entry of :func:`summary`'s ``targets`` in words."""
+    if t["reached"]:
+        return f"time to target ({t['name']}): {t['train_seconds']:.1f} s of training, step {t['step']}"
+    if not t["measured"]:
+        met = {True: "met", False: "not met", None: "not checked"}[t["met_at_end"]]
+        return f"target ({t['name']}) {met} at the end; time to target not measured (--eval-every 0)"
+    return f"target ({t['name']}) not reached in {steps} steps"
 
 
 def main(argv: list[str] | None = None) -> int:

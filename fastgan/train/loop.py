@@ -10,6 +10,14 @@ Programmatic use (also what ``fastgan bench --e2e`` times)::
     g_logs = t.generator_step()              # one generator update
     metrics = t.evaluate()                   # 2500 samples -> modes, high-quality share, ...
 
+The quality curve: :meth:`Trainer.fit` evaluates every ``config.eval_every`` generator steps
+(:data:`EVAL_EVERY` per dataset; 0: never) and at the run's last step, appending to
+:attr:`Trainer.curve` a point with the step, the training seconds so far and the dataset's
+quality measures. The evaluation is off the training clock (:attr:`Trainer.elapsed` counts
+training only, summed over resumed runs) and draws from generators of its own, with the global
+RNG states restored after it: a run with and without the curve ends with bit-identical weights.
+The curve is saved in the checkpoint, so a resumed run continues it.
+
 Every step goes through a :mod:`fastgan.losses` object; the operators run on the backend
 ``Trainer.backend`` selects through :func:`fastgan.use_backend` (``"auto"``: the fused kernels).
 A step makes no host sync: data and noise come from the trainer's own
@@ -61,6 +69,7 @@ __all__ = [
     "check_checkpoint",
     "CheckpointError",
     "CHECKPOINT_FORMAT",
+    "EVAL_EVERY",
 ]
 
 CHECKPOINT_FORMAT = "fastgan.train/1"
@@ -83,7 +92,16 @@ CHECKPOINT_KEYS: dict[str, type | tuple[type, ...]] = {
     "rng": dict,
     "history": dict,
 }
+#: entries a checkpoint may hold (checkpoints written before them lack them), with their type
+OPTIONAL_CHECKPOINT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "curve": list,  # the quality curve (Trainer.curve); absent: the run had none yet
+}
 _RNG_KEYS = ("torch", "data", "noise", "numpy", "python")
+
+#: The default schedule of the quality curve: evaluate every N generator steps (``--eval-every``;
+#: 0 turns it off). 2-D data: every 100 steps (10–40 points per default run; an evaluation takes
+#: milliseconds); digits: every 250 (a conv net's samples through the digit classifier, ~0.1 s).
+EVAL_EVERY: dict[str, int] = {"ring8": 100, "grid25": 100, "swissroll": 100, "digits": 250}
 
 
 class CheckpointError(ValueError):
@@ -146,7 +164,8 @@ class Config:
     published values (:data:`FAMILY_DEFAULTS`); ``loss_hparams`` go to
     :func:`fastgan.losses.create`. ``width`` is the MLP width (2-D data) or the base channel
     count (digits); ``depth`` the number of hidden layers of each MLP. ``lr_decay="linear"``
-    decays both learning rates linearly to 0 over ``steps`` generator steps."""
+    decays both learning rates linearly to 0 over ``steps`` generator steps. ``eval_every``:
+    the quality curve's schedule in generator steps (0: no curve; :data:`EVAL_EVERY`)."""
 
     loss: str
     data: str
@@ -168,9 +187,10 @@ class Config:
     log_every: int = 50
     ckpt_every: int = 1000
     eval_samples: int = 2500
+    eval_every: int = 100
 
     #: fields that may differ between a checkpoint and the run that resumes it
-    RESUMABLE_CHANGES = ("steps", "backend", "log_every", "ckpt_every", "eval_samples", "device")
+    RESUMABLE_CHANGES = ("steps", "backend", "log_every", "ckpt_every", "eval_samples", "eval_every", "device")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -196,6 +216,7 @@ def default_config(loss: str, data: str, **overrides: Any) -> Config:
         raise ValueError(f"unknown data {data!r}; expected one of {', '.join(data_mod.DATASETS)}")
     fam = FAMILY_DEFAULTS[loss]
     kw: dict[str, Any] = dict(DATA_DEFAULTS[data])
+    kw["eval_every"] = EVAL_EVERY[data]
     kw.update(optimizer=fam["optimizer"], lr_d=fam["lr"], lr_g=fam["lr"], betas=tuple(fam["betas"]))
     kw["n_critic"] = fl.create(loss).n_critic
     if data != "digits":
@@ -241,8 +262,10 @@ def _check_config(cfg: Config) -> None:
         val = getattr(cfg, name)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:
             raise ValueError(f"{name} must be a positive int, got {val!r}")
-    if not isinstance(cfg.depth, int) or cfg.depth < 0:
-        raise ValueError(f"depth must be an int >= 0, got {cfg.depth!r}")
+    for name in ("depth", "eval_every"):
+        val = getattr(cfg, name)
+        if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {val!r}")
     for name in ("lr_d", "lr_g"):
         val = getattr(cfg, name)
         if not (isinstance(val, (int, float)) and val > 0 and math.isfinite(val)):
@@ -277,7 +300,9 @@ class Trainer:
 
     Attributes: ``config``, ``G``, ``D`` (the plain modules), ``loss`` (the loss object),
     ``opt_g``, ``opt_d``, ``data`` (the dataset), ``step`` (generator steps done), ``history``
-    (logged losses), ``backend`` (the selection every step runs under), ``n_critic``.
+    (logged losses), ``curve`` (the quality curve: :meth:`record_quality`), ``elapsed``
+    (training seconds, evaluation excluded, summed over resumed runs), ``backend`` (the
+    selection every step runs under), ``n_critic``.
 
     Building a trainer seeds torch's global RNG (used by WGAN-GP's interpolation coefficients),
     numpy's and Python's; all of them are saved in checkpoints.
@@ -346,6 +371,8 @@ class Trainer:
         self.step = 0
         self.history: dict[str, list[float]] = {"step": []}
         self.elapsed = 0.0  # training seconds, summed over resumed runs
+        self.curve: list[dict[str, Any]] = []  # the quality curve (record_quality)
+        self._last_eval: tuple[int, dict[str, Any]] | None = None  # (step, evaluate()) of the last point
 
     # ------------------------------------------------------------------------------ building
     def _optimizer(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -442,8 +469,10 @@ class Trainer:
         """Train until :attr:`step` reaches ``config.steps`` (or ``stop_at``, to interrupt a run
         on purpose, or until ``stop()`` — asked after every whole step — is true): a progress bar
         with the live losses (where tqdm is installed), the logs recorded every ``log_every``
-        steps, a checkpoint every ``ckpt_every`` steps and where training stops (into
-        ``out_dir``; each rank writes its own file under DDP)."""
+        steps, a point of the quality curve every ``eval_every`` steps and at ``config.steps``
+        (:meth:`record_quality`, on rank 0; off the clock), a checkpoint every ``ckpt_every``
+        steps and where training stops (into ``out_dir``; each rank writes its own file under
+        DDP). :attr:`elapsed` grows by the training time only."""
         cfg = self.config
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         bar = None
@@ -458,7 +487,7 @@ class Trainer:
             else:
                 bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{cfg.loss} {cfg.data}", unit="step",
                            dynamic_ncols=True)
-        start = time.perf_counter()
+        start: float | None = time.perf_counter()
         try:
             while self.step < end:
                 logs = self.train_step()
@@ -468,6 +497,13 @@ class Trainer:
                     row = self.record(logs)
                     if bar is not None:
                         bar.set_postfix({k: f"{val:.3g}" for k, val in row.items()}, refresh=False)
+                if self.quality_due():
+                    self.elapsed += time.perf_counter() - start
+                    start = None  # the evaluation is off the clock
+                    point = self.record_quality()
+                    start = time.perf_counter()
+                    if bar is not None:
+                        bar.set_description(f"{cfg.loss} {cfg.data} [{_short_quality(point)}]", refresh=False)
                 stopping = stop is not None and self.step < end and stop()
                 if stopping:
                     end = self.step
@@ -476,9 +512,50 @@ class Trainer:
                     start = time.perf_counter()
                     self.save(checkpoint_path(out_dir, self.rank, self.world_size))
         finally:
-            self.elapsed += time.perf_counter() - start
+            if start is not None:
+                self.elapsed += time.perf_counter() - start
             if bar is not None:
                 bar.close()
+
+    def quality_due(self) -> bool:
+        """Whether the quality curve takes a point at this step: every ``eval_every`` steps and
+        at ``config.steps`` (never with ``eval_every=0``, nor off rank 0, nor twice a step)."""
+        every = self.config.eval_every
+        if every <= 0 or self.rank != 0 or self.step == 0:
+            return False
+        if self.curve and self.curve[-1]["step"] >= self.step:
+            return False
+        return self.step % every == 0 or self.step == self.config.steps
+
+    def record_quality(self) -> dict[str, Any]:
+        """Evaluate now (:meth:`evaluate`) and append a point to :attr:`curve`: ``step``,
+        ``train_seconds`` (:attr:`elapsed`, the training clock so far), ``eval_seconds`` (what
+        this evaluation took, not on the clock) and the dataset's quality measures
+        (:func:`fastgan.train.metrics.curve_measures`). The global RNG states (torch, numpy,
+        Python) are restored afterwards, so the training streams never see the evaluation.
+        Returns the point."""
+        from fastgan.train import metrics as M
+
+        t0 = time.perf_counter()
+        with _global_rng_kept(self.device):
+            result = self.evaluate()
+        point = {
+            "step": self.step,
+            "train_seconds": float(self.elapsed),
+            "eval_seconds": time.perf_counter() - t0,
+            **M.curve_measures(result["metrics"]),
+        }
+        self.curve.append(point)
+        self._last_eval = (self.step, result)
+        return point
+
+    def final_evaluation(self) -> dict[str, Any]:
+        """:meth:`evaluate` at the current step: the curve's evaluation of this step where
+        :meth:`record_quality` just made one (the same samples: :meth:`generate` is seeded),
+        else a new one."""
+        if self._last_eval is not None and self._last_eval[0] == self.step:
+            return self._last_eval[1]
+        return self.evaluate()
 
     # ------------------------------------------------------------------------------ evaluate
     @torch.no_grad()
@@ -547,6 +624,7 @@ class Trainer:
             "sched_d": self.sched_d.state_dict(),
             "rng": rng,
             "history": self.history,
+            "curve": [dict(p) for p in self.curve],
         }
 
     def check_compatible(self, state: dict[str, Any]) -> None:
@@ -580,6 +658,8 @@ class Trainer:
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
         self.history = {k: list(val) for k, val in state["history"].items()}
+        self.curve = [dict(p) for p in state.get("curve", [])]
+        self._last_eval = None
 
     def save(self, path: str) -> None:
         """Write :meth:`state_dict` to ``path`` atomically."""
@@ -639,9 +719,15 @@ def read_checkpoint(path: str, map_location: Any = "cpu") -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{path} is an incomplete fastgan train checkpoint: {', '.join(missing)} missing")
     wrong = [k for k, kind in CHECKPOINT_KEYS.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
+    wrong += [k for k, kind in OPTIONAL_CHECKPOINT_KEYS.items() if k in state and not isinstance(state[k], kind)]
+    bad_points = "curve" in state and "curve" not in wrong and not all(
+        isinstance(p, dict) and isinstance(p.get("step"), int) and not isinstance(p.get("step"), bool)
+        and isinstance(p.get("train_seconds"), (int, float)) for p in state["curve"]
+    )
     missing_rng = [k for k in _RNG_KEYS if k not in state["rng"]] if "rng" not in wrong else []
-    if wrong or missing_rng:
-        detail = ", ".join([f"{k} is a {type(state[k]).__name__}" for k in wrong] + [f"rng.{k} missing" for k in missing_rng])
+    if wrong or missing_rng or bad_points:
+        detail = ", ".join([f"{k} is a {type(state[k]).__name__}" for k in wrong] + [f"rng.{k} missing" for k in missing_rng]
+                           + (["curve holds points without a step and training seconds"] if bad_points else []))
         raise CheckpointError(f"{path} is a damaged fastgan train checkpoint ({detail})")
     return state
 
@@ -670,6 +756,38 @@ def check_checkpoint(state: dict[str, Any], config: Config, rank: int = 0, world
         )
     if state["step"] > config.steps:
         raise CheckpointError(f"the checkpoint is at step {state['step']}, beyond --steps {config.steps}")
+
+
+class _global_rng_kept:
+    """Restore torch's (and the device's), numpy's and Python's global RNG states on exit."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def __enter__(self) -> None:
+        self.torch = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        self.numpy = np.random.get_state()
+        self.python = random.getstate()
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_rng_state(self.torch)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda, self.device)
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
+
+
+def _short_quality(point: dict[str, Any]) -> str:
+    """A point of the curve in a few characters, for the progress bar."""
+    parts = []
+    if "modes" in point:
+        parts.append(f"{point['modes']}/{point['n_modes']} modes")
+    if "in_requested_mode" in point:
+        parts.append(f"{100 * point['in_requested_mode']:.0f}% requested")
+    else:
+        parts.append(f"{100 * point['high_quality']:.0f}% HQ")
+    return " ".join(parts)
 
 
 def checkpoint_path(out_dir: str, rank: int = 0, world_size: int = 1) -> str:
