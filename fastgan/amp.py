@@ -40,7 +40,10 @@ from typing import Any
 
 import torch
 
-from fastgan import _validation as v
+from fastgan import functional as FG
+
+# the operator module (fastgan.ops re-exports a function of the same name)
+_gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
 
 __all__ = ["gradient_penalty"]
 
@@ -74,12 +77,9 @@ def gradient_penalty(
     Call it where the rest of the loss is computed (inside ``torch.autocast`` when that is on):
     the critic runs under that autocast state. Returns a 0-dim tensor that back-propagates into
     the critic's parameters (the gradient is taken with ``create_graph=True``); no host sync.
+    Without an enabled scaler it compiles like the functional penalty; ``torch.compile`` does not
+    trace an enabled ``GradScaler``, so with one it runs eagerly (``fullgraph=True`` refuses it).
     """
-    from fastgan import functional as FG
-
-    # the operator module (fastgan.ops re-exports a function of the same name)
-    gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
-
     if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
     # the same checks and interpolation as functional.gradient_penalty, with or without a scaler
@@ -89,7 +89,7 @@ def gradient_penalty(
     )
     if scaler is None or not scaler.is_enabled():
         grads = FG._input_gradients(critic, x_hat, critic_kwargs)
-        return weight * gnp_op._call(grads, center, one_sided)
+        return weight * _gnp_op._call(grads, center, one_sided)
 
     device_type = real.device.type
     enabled, amp_dtype = _autocast_state(device_type)
@@ -107,5 +107,5 @@ def gradient_penalty(
             grads = scaled_grads * (1.0 / scale).to(scaled_grads.dtype)
         # 4. the penalty, under autocast as in the recipe (fastgan accumulates in fp32)
         with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
-            penalty = weight * gnp_op._call(grads, center, one_sided)
+            penalty = weight * _gnp_op._call(grads, center, one_sided)
     return penalty

@@ -20,6 +20,7 @@ from torch._dynamo.testing import CompileCounterWithBackend
 
 import fastgan
 import fastgan.functional as FG
+from fastgan import amp
 
 try:  # tests/ as a package or as a plain directory on sys.path
     from tests import kernel_cases as kc
@@ -290,6 +291,9 @@ def _dyn_cases():
         "gradient_penalty_floats": (
             lambda real, fake, alpha, w, c: FG.gradient_penalty(_CRITIC, real, fake, w, c, True, alpha, scale=2.0),
             lambda b: (_rows(b, 25), _rows(b, 26), torch.rand(b, generator=kc.generator("alpha", b)), 3.0 + b, 0.5), p),
+        "amp.gradient_penalty": (
+            lambda real, fake, alpha: amp.gradient_penalty(_CRITIC, real, fake, None, alpha=alpha),
+            lambda b: (_rows(b, 25), _rows(b, 26), torch.rand(b, generator=kc.generator("alpha", b))), p),
         "r1_penalty": (lambda x: FG.r1_penalty(_CRITIC, x), lambda b: (_rows(b, 27),), p),
         "r1_penalty_gamma": (lambda x, g: FG.r1_penalty(_CRITIC, x, g), lambda b: (_rows(b, 27), 1.0 + b), p),
         "ops.adversarial_loss": (fastgan.ops.adversarial_loss, lambda b: (_scores((b, 1), 28), _scores((b, 1), 29), "lsgan"), []),
