@@ -78,8 +78,43 @@ def plot_began(path: str, history: dict[str, list[float]], title: str) -> None:
     plt.close(fig)
 
 
+def plot_quality(path: str, curve: list[dict[str, Any]], targets: list[dict[str, Any]], title: str) -> None:
+    """The quality curve against the training seconds: the high-quality share (and CGAN's share
+    in the requested mode) in %, the modes covered on a second axis, and a dashed line where
+    each target was first reached (``targets``: :func:`fastgan.train.metrics.target_report`)."""
+    plt = _plt()
+    secs = [p["train_seconds"] for p in curve]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(secs, [100 * p["high_quality"] for p in curve], marker=".", lw=1, c="tab:red", label="high quality %")
+    if curve and "in_requested_mode" in curve[0]:
+        ax.plot(secs, [100 * p["in_requested_mode"] for p in curve], marker=".", lw=1, c="tab:purple",
+                label="in requested mode %")
+    ax.set_ylim(-2, 102)
+    ax.set_xlabel("training seconds (evaluation excluded)")
+    ax.set_ylabel("%")
+    handles, names = ax.get_legend_handles_labels()
+    if curve and "modes" in curve[0]:
+        ax2 = ax.twinx()
+        ax2.plot(secs, [p["modes"] for p in curve], marker=".", lw=1, c="tab:blue", label="modes covered")
+        ax2.set_ylim(-0.5, curve[0]["n_modes"] + 0.5)
+        ax2.set_ylabel("modes covered")
+        h2, n2 = ax2.get_legend_handles_labels()
+        handles, names = handles + h2, names + n2
+    for t, style in zip(targets, ("--", ":", "-.")):
+        if t.get("reached"):
+            line = ax.axvline(t["train_seconds"], ls=style, c="k", lw=1,
+                              label=f"{t['name']}: {t['train_seconds']:.1f} s (step {t['step']})")
+            handles, names = handles + [line], names + [line.get_label()]
+    ax.legend(handles, names, fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def write_all(out_dir: str, trainer: Any, result: dict[str, Any]) -> list[str]:
-    """Samples, losses (and BEGAN's k / M_global) as PNG files in ``out_dir``; their paths."""
+    """Samples, losses (and BEGAN's k / M_global), and the quality curve where the run has one,
+    as PNG files in ``out_dir``; their paths."""
     import torch
 
     cfg = trainer.config
@@ -100,5 +135,13 @@ def write_all(out_dir: str, trainer: Any, result: dict[str, Any]) -> list[str]:
     if cfg.loss == "began":
         p = os.path.join(out_dir, "began.png")
         plot_began(p, trainer.history, f"began on {cfg.data}")
+        written.append(p)
+    curve = getattr(trainer, "curve", [])
+    if curve:
+        from fastgan.train import metrics as M
+
+        targets = M.target_report(curve, M.targets_for(cfg.loss, cfg.data))
+        p = os.path.join(out_dir, "quality.png")
+        plot_quality(p, curve, targets, f"{cfg.loss} on {cfg.data}: quality while training")
         written.append(p)
     return written
