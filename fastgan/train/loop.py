@@ -165,7 +165,9 @@ class Config:
     :func:`fastgan.losses.create`. ``width`` is the MLP width (2-D data) or the base channel
     count (digits); ``depth`` the number of hidden layers of each MLP. ``lr_decay="linear"``
     decays both learning rates linearly to 0 over ``steps`` generator steps. ``eval_every``:
-    the quality curve's schedule in generator steps (0: no curve; :data:`EVAL_EVERY`)."""
+    the quality curve's schedule in generator steps (0: no curve; :data:`EVAL_EVERY`).
+    ``spectral_norm``: spectral normalisation of every layer of D (SNGAN). ``ae_code``: the
+    embedding size of the 2-D autoencoder D of ebgan/began (docs/train-recipes.md)."""
 
     loss: str
     data: str
@@ -188,6 +190,8 @@ class Config:
     ckpt_every: int = 1000
     eval_samples: int = 2500
     eval_every: int = 100
+    spectral_norm: bool = False
+    ae_code: int = 16
 
     #: fields that may differ between a checkpoint and the run that resumes it
     RESUMABLE_CHANGES = ("steps", "backend", "log_every", "ckpt_every", "eval_samples", "eval_every", "device")
@@ -258,7 +262,7 @@ def min_batch(cfg: Config) -> int:
 
 
 def _check_config(cfg: Config) -> None:
-    for name in ("steps", "batch_size", "z_dim", "width", "n_critic", "log_every", "ckpt_every", "eval_samples"):
+    for name in ("steps", "batch_size", "z_dim", "width", "n_critic", "log_every", "ckpt_every", "eval_samples", "ae_code"):
         val = getattr(cfg, name)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:
             raise ValueError(f"{name} must be a positive int, got {val!r}")
@@ -270,6 +274,8 @@ def _check_config(cfg: Config) -> None:
         val = getattr(cfg, name)
         if not (isinstance(val, (int, float)) and val > 0 and math.isfinite(val)):
             raise ValueError(f"{name} must be a positive number, got {val!r}")
+    if not isinstance(cfg.spectral_norm, bool):
+        raise ValueError(f"spectral_norm must be True or False, got {cfg.spectral_norm!r}")
     if cfg.optimizer not in ("adam", "rmsprop"):
         raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {cfg.optimizer!r}")
     if cfg.lr_decay not in ("none", "linear"):
@@ -338,7 +344,8 @@ class Trainer:
         seed = config.seed
         torch.manual_seed(seed)  # the same initial weights on every rank
         self.G, self.D = build_models(
-            self.data, config.loss, z_dim=config.z_dim, width=config.width, depth=config.depth, conditional=self.conditional
+            self.data, config.loss, z_dim=config.z_dim, width=config.width, depth=config.depth, conditional=self.conditional,
+            spectral_norm=config.spectral_norm, ae_code=config.ae_code,
         )
         self.G.to(self.device)
         self.D.to(self.device)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["build_models", "MLP", "MLPAutoEncoder", "ConvGenerator", "ConvDiscriminator", "ConvAutoEncoder"]
+__all__ = ["build_models", "spectral_normalize", "MLP", "MLPAutoEncoder", "ConvGenerator", "ConvDiscriminator", "ConvAutoEncoder"]
 
 
 def _mlp(n_in: int, n_out: int, width: int, depth: int, act: type[nn.Module]) -> nn.Sequential:
@@ -67,7 +67,12 @@ class MLP(nn.Module):
 
 
 class MLPAutoEncoder(nn.Module):
-    """Autoencoder discriminator for 2-D data: returns ``(reconstruction, embedding)``."""
+    """Autoencoder discriminator for 2-D data: returns ``(reconstruction, embedding)``.
+
+    ``code`` is the embedding's dimension. With ``code >= 2`` (more than the data's own
+    dimension) the autoencoder can learn the identity and reconstruct any point of the plane,
+    real or generated, equally well (see docs/train-recipes.md); a bottleneck (``code = 1``)
+    makes it reconstruct well only along a curve it fits to the data."""
 
     def __init__(self, width: int, depth: int, code: int = 16, n_classes: int = 0, scale: float = 1.0) -> None:
         super().__init__()
@@ -143,10 +148,27 @@ class ConvAutoEncoder(nn.Module):
         return d.out(h), code
 
 
-def build_models(data, loss_name: str, *, z_dim: int, width: int, depth: int, conditional: bool) -> tuple[nn.Module, nn.Module]:
+def spectral_normalize(net: nn.Module) -> nn.Module:
+    """Put every ``nn.Linear`` and ``nn.Conv2d`` of ``net`` under spectral normalisation
+    (:func:`torch.nn.utils.parametrizations.spectral_norm`, one power iteration per forward in
+    training mode), in place; returns ``net``. SNGAN (Miyato et al. 2018) and SAGAN normalise
+    every layer of D this way."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for module in list(net.modules()):
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            spectral_norm(module)
+    return net
+
+
+def build_models(data, loss_name: str, *, z_dim: int, width: int, depth: int, conditional: bool,
+                 spectral_norm: bool = False, ae_code: int = 16) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for dataset ``data`` (a :class:`fastgan.train.data.Dataset`) and family
     ``loss_name``: autoencoder D for ebgan/began; conditional networks when ``conditional``.
-    ``width`` is the MLP width (2-D data) or the base channel count (digits)."""
+    ``width`` is the MLP width (2-D data) or the base channel count (digits).
+    ``spectral_norm``: every linear/conv layer of D spectrally normalised
+    (:func:`spectral_normalize`). ``ae_code``: the embedding size of the 2-D autoencoder D
+    (ebgan/began; the digits' conv autoencoder keeps its own)."""
     k = data.n_classes if conditional else 0
     autoencoder = loss_name in ("ebgan", "began")
     if data.image:
@@ -156,8 +178,10 @@ def build_models(data, loss_name: str, *, z_dim: int, width: int, depth: int, co
         scale = data.scale
         G = MLP(z_dim, 2, width, depth, k, out_scale=scale)
         D = (
-            MLPAutoEncoder(width, depth, n_classes=k, scale=scale)
+            MLPAutoEncoder(width, depth, code=ae_code, n_classes=k, scale=scale)
             if autoencoder
             else MLP(2, 1, width, depth, k, leaky=True, in_scale=scale)
         )
+    if spectral_norm:
+        spectral_normalize(D)
     return G, D
