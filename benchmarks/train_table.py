@@ -2,8 +2,17 @@
 one run after another, each in its own process, timed from the command's start to its end.
 
     python benchmarks/train_table.py [--out DIR] [--runs "gan:ring8,gan:ring8 --lr 1e-3,..."] [--picture PNG]
+    python benchmarks/train_table.py --only "cgan:*,*:swissroll" --steps 200 --out /tmp/smoke   # a subset, shorter
 
-A run is ``LOSS:DATA`` (the defaults), optionally followed by ``fastgan train`` flags.
+A run is ``LOSS:DATA`` (the defaults), optionally followed by ``fastgan train`` flags. ``--only``
+keeps the runs whose ``LOSS:DATA`` matches one of its comma-separated patterns (``*`` is any
+text); ``--steps N`` and ``--flags "..."`` are appended to every run's flags (they override the
+run's own ``--steps``): for a quick check of the script, not for the README's numbers.
+
+Time to quality: each run's ``metrics.json`` has the quality curve (``fastgan train`` evaluates
+every ``--eval-every`` steps, off the training clock) and the training seconds and step at which
+it first met its target (``fastgan.train.metrics.TARGETS``); the table shows them next to the
+final metrics, the training seconds and the whole command's wall time.
 
 Writes ``DIR/train-table.md`` (the table), ``DIR/train-table.json`` (every run's metrics.json
 plus the wall time) and, when both grid25 runs of the picture are in the list, the picture of
@@ -14,6 +23,7 @@ samples over the data (``--picture``, default ``docs/train-grid25.png``). Each r
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import platform
@@ -44,7 +54,7 @@ def run_one(loss: str, data: str, flags: list[str], out: str) -> dict:
         report = json.load(f)
     report["wall_seconds"] = wall
     report["flags"] = " ".join(flags)
-    print(r.stdout.strip().splitlines()[-1], f"({wall:.0f} s wall)", flush=True)
+    print("\n  ".join(r.stdout.strip().splitlines()), f"({wall:.0f} s wall)", flush=True)
     return report
 
 
@@ -52,19 +62,46 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
 
+def _secs(x) -> str:
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+def _target_cells(r: dict) -> tuple[str, str, str]:
+    """(target, time to target (s), step) of a run's own target."""
+    targets = r.get("targets") or []
+    if not targets:
+        return "–", "–", "–"
+    t = targets[0]
+    if t["reached"]:
+        return t["name"], _secs(t["train_seconds"]), str(t["step"])
+    if not t["measured"]:
+        return t["name"], "not measured", "–"
+    return t["name"], "not reached", "–"
+
+
+def _further_targets(r: dict) -> str:
+    cells = []
+    for t in (r.get("targets") or [])[1:]:
+        when = f"{_secs(t['train_seconds'])} s, step {t['step']}" if t["reached"] else "not reached"
+        cells.append(f"{t['name']}: {when}")
+    return "; ".join(cells) or "–"
+
+
 def table(reports: list[dict]) -> str:
     rows = [
-        "| family | data | flags | steps | modes | high quality | in requested mode | training | whole command | generator steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| family | data | flags | steps | modes | high quality | in requested mode | target | time to target (s) | "
+        "step | other targets | training | whole command | generator steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         m = r["metrics"]
         n_modes = m.get("n_modes", m.get("n_classes"))
         modes = f"{m['modes']}/{n_modes}" if "modes" in m else "–"
+        target, secs, step = _target_cells(r)
         rows.append(
             f"| {r['loss']} | {r['data']} | {r['flags'] or 'defaults'} | {r['steps']} | {modes} | {_pct(m['high_quality'])} | "
-            f"{_pct(m.get('in_requested_mode'))} | {r['train_seconds']:.0f} s | {r['wall_seconds']:.0f} s | "
-            f"{r['generator_steps_per_s']:.0f} |"
+            f"{_pct(m.get('in_requested_mode'))} | {target} | {secs} | {step} | {_further_targets(r)} | "
+            f"{_secs(r['train_seconds'])} s | {r['wall_seconds']:.0f} s | {r['generator_steps_per_s']:.0f} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -106,17 +143,30 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="benchmarks/results/train")
     p.add_argument("--runs", default=",".join(DEFAULT_RUNS), help="comma-separated LOSS:DATA pairs")
+    p.add_argument("--only", default=None,
+                   help="comma-separated LOSS:DATA patterns (* for any text): only the runs that match one")
+    p.add_argument("--steps", type=int, default=None, help="append --steps N to every run (a quick check)")
+    p.add_argument("--flags", default="", help="fastgan train flags appended to every run")
     p.add_argument("--runs-dir", default=os.path.join("runs", "table"), help="where each run writes its outputs")
     p.add_argument("--picture", default="docs/train-grid25.png")
     p.add_argument("--machine", default=platform.processor() or platform.machine(), help="machine name for the picture")
     args = p.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps must be >= 1, got {args.steps}")
     runs_dir = args.runs_dir
+    specs = [spec.strip() for spec in args.runs.split(",") if spec.strip()]
+    if args.only is not None:
+        patterns = [pat.strip() for pat in args.only.split(",") if pat.strip()]
+        specs = [spec for spec in specs if any(fnmatch.fnmatchcase(spec.split()[0], pat) for pat in patterns)]
+        if not specs:
+            p.error(f"--only {args.only!r} matches none of the runs ({args.runs})")
+    extra = args.flags.split() + ([] if args.steps is None else ["--steps", str(args.steps)])
     reports: dict[str, dict] = {}
-    for spec in args.runs.split(","):
+    for spec in specs:  # one process per run, one at a time
         key, *flags = spec.split()
         loss, data = key.split(":")
         name = "-".join([loss, data, *(f.lstrip("-") for f in flags)])
-        reports[spec.strip()] = run_one(loss, data, flags, os.path.join(runs_dir, name))
+        reports[spec] = run_one(loss, data, flags + extra, os.path.join(runs_dir, name))
     os.makedirs(args.out, exist_ok=True)
     md = table(list(reports.values()))
     with open(os.path.join(args.out, "train-table.md"), "w", encoding="utf-8") as f:
@@ -124,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(args.out, "train-table.json"), "w", encoding="utf-8") as f:
         json.dump(list(reports.values()), f, indent=2)
     print(md)
-    if all(k in reports for k in PICTURE) and args.picture:
+    if all(k in reports for k in PICTURE) and args.picture and not extra:  # never from a shortened run
         picture(runs_dir, reports, args.picture, args.machine)
     return 0
 
