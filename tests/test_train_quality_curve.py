@@ -393,3 +393,47 @@ def test_curve_metrics_without_scipy_match(monkeypatch):
     assert fast["mean_distance"] == slow["mean_distance"] == math.inf  # the non-finite samples
     assert fast_finite["high_quality"] == slow_finite["high_quality"]
     assert fast_finite["mean_distance"] == pytest.approx(slow_finite["mean_distance"], rel=1e-9)
+
+
+# ------------------------------------------------------------------ benchmarks/train_table.py
+def _train_table():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "train_table.py"
+    spec = importlib.util.spec_from_file_location("train_table_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_train_table_filters_runs_one_at_a_time_and_reports_time_to_target(tmp_path, monkeypatch):
+    table = _train_table()
+    calls = []
+
+    def fake_run_one(loss, data, flags, out):
+        calls.append((loss, data, flags))
+        own = {"name": "t", "requires": {}, "measured": True, "reached": loss == "cgan",
+               "step": 700 if loss == "cgan" else None, "train_seconds": 4.12 if loss == "cgan" else None,
+               "met_at_end": True}
+        strict = {**own, "name": "strict", "reached": False, "step": None, "train_seconds": None}
+        return {"loss": loss, "data": data, "steps": 5, "train_seconds": 7.1, "wall_seconds": 9.0,
+                "generator_steps_per_s": 100.0, "flags": " ".join(flags),
+                "metrics": {"modes": 8, "n_modes": 8, "high_quality": 0.9},
+                "targets": [own, strict] if loss == "wgan-gp" else [own]}
+
+    monkeypatch.setattr(table, "run_one", fake_run_one)
+    out = tmp_path / "out"
+    assert table.main(["--only", "cgan:ring8,wgan-gp:*", "--steps", "5", "--out", str(out),
+                       "--runs-dir", str(tmp_path / "runs"), "--picture", str(tmp_path / "pic.png")]) == 0
+    assert [c[:2] for c in calls] == [("wgan-gp", "grid25"), ("cgan", "ring8"), ("wgan-gp", "ring8"),
+                                      ("wgan-gp", "swissroll"), ("wgan-gp", "digits")]
+    assert all(c[2][-2:] == ["--steps", "5"] for c in calls)
+    md = (out / "train-table.md").read_text()
+    assert "| time to target (s) | step |" in md
+    assert "| cgan | ring8 | --steps 5 | 5 | 8/8 | 90.0 % | – | t | 4.1 | 700 |" in md
+    assert "| wgan-gp | grid25 | --steps 5 | 5 | 8/8 | 90.0 % | – | t | not reached | – | strict: not reached |" in md
+    assert not (tmp_path / "pic.png").exists()  # never a picture from a shortened run
+    with pytest.raises(SystemExit) as exc:
+        table.main(["--only", "nothing:*", "--out", str(out)])
+    assert exc.value.code == 2
