@@ -437,3 +437,24 @@ def test_train_table_filters_runs_one_at_a_time_and_reports_time_to_target(tmp_p
     with pytest.raises(SystemExit) as exc:
         table.main(["--only", "nothing:*", "--out", str(out)])
     assert exc.value.code == 2
+
+
+# ----------------------------------------------------------------------------- distributed
+def test_under_torchrun_rank_0_records_the_curve(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--rdzv-backend", "c10d",
+           "--rdzv-endpoint", f"127.0.0.1:{port}", "-m", "fastgan.train", "--loss", "gan", "--data", "ring8",
+           "--steps", "3", "--eval-every", "1", *TINY_FLAGS, "--no-plots", "--distributed", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((out / "metrics.json").read_text())
+    assert [p["step"] for p in report["curve"]] == [1, 2, 3] and report["world_size"] == 2
+    assert torch.load(out / "checkpoint.rank0.pt", weights_only=True)["curve"] == report["curve"]
+    assert torch.load(out / "checkpoint.rank1.pt", weights_only=True)["curve"] == []
