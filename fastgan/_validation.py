@@ -185,7 +185,6 @@ def check_real(name: str, value: object, *, finite: bool = True) -> float:
     return v  # type: ignore[return-value]
 
 
-
 def check_nonneg(name: str, value: object, *, finite: bool = True) -> float:
     """A real number >= 0 (and finite unless ``finite=False``); see :func:`check_real`."""
     v = check_real(name, value, finite=False)

@@ -17,11 +17,6 @@ import fastgan
 import fastgan.functional as FG
 from fastgan import amp, backends, losses
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
-
 TABLE = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 B = 4
 
