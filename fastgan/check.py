@@ -224,7 +224,7 @@ def _began_update(x, rx, y, ry):
     k_next, convergence = FG.began_update(
         k, FG.reconstruction_error(x, rx, p=1), FG.reconstruction_error(y, ry, p=1), gamma=0.5, lambda_k=0.01
     )
-    return torch.stack([k_next, convergence.to(k_next.dtype)])
+    return torch.stack([k_next.to(x.dtype), convergence.to(x.dtype)])  # k_next is >= fp32
 
 
 def family_items() -> list[Item]:

@@ -346,11 +346,6 @@ def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p:
     """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
     MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int or an integral float, Python's or
     NumPy's; not a bool)."""
-    if isinstance(p, numbers.Real) and not isinstance(p, bool) and not isinstance(p, (int, float)):
-        try:  # a NumPy integer or floating scalar: as the Python number it equals
-            p = int(p) if float(p) in (1.0, 2.0) else p
-        except (OverflowError, ValueError):
-            pass
     p = _rec_op.validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
     return _rec_op._call(inputs, reconstructions, p)
 

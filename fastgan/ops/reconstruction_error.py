@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from fastgan import _validation as v
@@ -59,6 +61,11 @@ backends.on_extension_loaded(_register_compiled)
 def validate(x: object, recon: object, p: object, names=("x", "recon", "p")) -> int:
     v.check_batched(names[0], x)
     v.check_like(names[:2], x, recon)  # type: ignore[arg-type]
+    if isinstance(p, numbers.Real) and not isinstance(p, (bool, int, float)):
+        try:  # a NumPy integer or floating scalar: as the Python number it equals
+            p = int(p) if float(p) in (1.0, 2.0) else p
+        except (OverflowError, ValueError):
+            pass
     if isinstance(p, bool) or not isinstance(p, (int, float)) or p not in (1, 2):
         raise ValueError(f"{names[2]} must be 1 or 2, got {p!r}")
     return int(p)
