@@ -444,7 +444,7 @@ def backend_devices(backend_names: Sequence[str] | None = None, devices: Sequenc
         for d in devs:
             try:
                 dev = torch.device(d)
-            except (RuntimeError, TypeError, ValueError) as exc:
+            except (RuntimeError, TypeError, ValueError):
                 raise ValueError(f"--device: {d!r} is not a device; fastgan check runs on "
                                  f"{', '.join(SUPPORTED_DEVICES)} (cuda:N for one GPU)") from None
             if dev.type not in SUPPORTED_DEVICES:

@@ -24,7 +24,6 @@ backend selected by :func:`fastgan.use_backend`.
 from __future__ import annotations
 
 import importlib
-import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 

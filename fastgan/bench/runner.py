@@ -25,8 +25,6 @@ import warnings
 from datetime import datetime, timezone
 from typing import Any
 
-import torch
-
 import fastgan
 from fastgan.bench import cases as C
 from fastgan.bench import report, timing
