@@ -203,6 +203,15 @@ def check_unit_interval(name: str, value: object) -> float:
     return v
 
 
+def check_positive_int(name: str, value: object) -> int:
+    """An integer >= 1 (a Python or NumPy integer, not a bool); returns it as int."""
+    if isinstance(value, bool) or _is_numpy_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
 def check_bool(name: str, value: object) -> bool:
     """A bool (a NumPy bool is accepted and returned as a Python bool); not an int."""
     if _is_numpy_bool(value):

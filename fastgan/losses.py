@@ -125,8 +125,13 @@ class GANLossBase(nn.Module):
     def set_extra_state(self, state: Any) -> None:
         self._check_config(state)
 
+    def _upgrade_config(self, state: Any) -> Any:
+        """A configuration saved by an earlier fastgan, as this version writes it."""
+        return state
+
     def _check_config(self, state: Any) -> None:
         mine = self.get_extra_state()
+        state = self._upgrade_config(state)
         try:
             same = bool(state == mine)
         except Exception:  # e.g. a tensor where a number belongs: not this configuration
@@ -275,28 +280,83 @@ class WGANLoss(_ScoreLoss):
 class WGANGPLoss(_ScoreLoss):
     """WGAN-GP (eq. 6): the WGAN critic loss plus ``gp_weight · mean_b((‖∇x̂ D(x̂)_b‖₂ − center)²)``
     at per-sample interpolates (``one_sided=True``: ``max(0, ‖g‖ − center)²``). No clipping.
-    5 critic steps per generator step."""
+    5 critic steps per generator step.
+
+    Lazy regularisation (Karras et al. 2020, "Analyzing and Improving the Image Quality of
+    StyleGAN", §3.1): with ``gp_interval = k > 1`` the penalty runs on every k-th discriminator
+    step only (the 1st, the (k+1)-th, …), with its weight multiplied by k, so that its average
+    contribution is unchanged while k − 1 of every k critic steps skip the double backward.
+    ``gp_interval = 1`` (the default) is the paper's loss. Only training-mode calls count as
+    steps; in eval mode the penalty runs on every call with weight ``gp_weight``. The step
+    counter is the buffer ``gp_step`` (saved in the ``state_dict``, so a resumed run continues
+    the schedule exactly); the decision reads a host-side copy of it, so no step syncs with the
+    device.
+
+    With the functional API the same pattern is
+    ``if step % k == 0: loss = loss + gradient_penalty(D, real, fake, weight=k * gp_weight)``."""
 
     name = "wgan-gp"
     n_critic = 5
+    gp_step: torch.Tensor
 
-    def __init__(self, gp_weight: float = 10.0, center: float = 1.0, one_sided: bool = False) -> None:
+    def __init__(self, gp_weight: float = 10.0, center: float = 1.0, one_sided: bool = False,
+                 gp_interval: int = 1) -> None:
         super().__init__()
         self.gp_weight = v.check_nonneg("gp_weight", gp_weight)
         self.center = v.check_nonneg("center", center)
         self.one_sided = v.check_bool("one_sided", one_sided)
+        self.gp_interval = v.check_positive_int("gp_interval", gp_interval)
+        self.register_buffer("gp_step", torch.zeros((), dtype=torch.int64))
+        self._gp_step: int | None = 0  # host copy of gp_step; None: read it again (after a load)
 
     def hparams(self):
-        return {"gp_weight": self.gp_weight, "center": self.center, "one_sided": self.one_sided}
+        return {"gp_weight": self.gp_weight, "center": self.center, "one_sided": self.one_sided,
+                "gp_interval": self.gp_interval}
+
+    def _penalty_weight(self) -> float | None:
+        """The weight of this call's penalty (``None``: skipped), advancing the step counter."""
+        if not self.training or self.gp_interval == 1:
+            if self.training:
+                self._advance()
+            return self.gp_weight
+        step = self._advance()
+        return self.gp_weight * self.gp_interval if step % self.gp_interval == 0 else None
+
+    def _advance(self) -> int:
+        if self._gp_step is None:
+            self._gp_step = int(self.gp_step)  # once after a load
+        step = self._gp_step
+        self._gp_step = step + 1
+        self.gp_step.fill_(step + 1)
+        return step
+
+    def _upgrade_config(self, state):
+        # saved before lazy regularisation: the penalty ran on every step
+        if isinstance(state, dict) and isinstance(state.get("hparams"), dict) and "gp_interval" not in state["hparams"]:
+            state = {**state, "hparams": {**state["hparams"], "gp_interval": 1}}
+        return state
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):  # type: ignore[override]
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if prefix + "gp_step" in missing_keys:  # a state saved before lazy regularisation: step 0
+            missing_keys.remove(prefix + "gp_step")
+            self.gp_step.zero_()
+        self._gp_step = None
 
     def discriminator_loss(self, D, real, fake, labels=None):
         real_scores = _scores(D, real, labels)
         fake_scores = _scores(D, fake.detach(), labels)
         critic = D if labels is None else (lambda x: D(x, labels))
         wgan = FG.wgan_critic_loss(real_scores, fake_scores)
-        gp = FG.gradient_penalty(
-            critic, real, fake.detach(), weight=self.gp_weight, center=self.center, one_sided=self.one_sided
-        )
+        weight = self._penalty_weight()
+        if weight is not None:
+            gp = FG.gradient_penalty(
+                critic, real, fake.detach(), weight=weight, center=self.center, one_sided=self.one_sided
+            )
+        else:
+            gp = torch.zeros((), dtype=wgan.dtype, device=wgan.device)
         loss = wgan + gp
         logs = {
             "d_loss": loss.detach(),

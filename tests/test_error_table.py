@@ -390,6 +390,8 @@ CALLS: dict[str, dict[str, object]] = {
                                  lambda: _in_inference_mode(lambda: amp.gradient_penalty(critic, X, X, None))],
     },
     "scaler-type": {"amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler="yes")},
+    "interval-type": {"losses.create": lambda: losses.create("wgan-gp", gp_interval=2.0)},
+    "interval-range": {"losses.create": lambda: losses.create("wgan-gp", gp_interval=0)},
     "loss-name": {"losses.create": lambda: losses.create(3)},
     "loss-unknown": {"losses.create": lambda: losses.create("vanilla")},
     "loss-hparam": {"losses.create": lambda: losses.create("wgan", lr=1e-4)},

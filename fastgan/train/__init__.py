@@ -65,6 +65,7 @@ _LOSSES = ("gan", "cgan", "wgan", "wgan-gp", "ebgan", "began", "lsgan", "hinge")
 _HPARAM_FLAGS = {
     "clip_value": float,
     "gp_weight": float,
+    "gp_interval": int,
     "margin": float,
     "pt_weight": float,
     "gamma": float,
@@ -107,6 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("loss hyper-parameters (only those of the chosen family)")
     g.add_argument("--clip-value", type=finite_float, default=None, help="WGAN weight clipping (0.01)")
     g.add_argument("--gp-weight", type=finite_float, default=None, help="WGAN-GP λ (10; 0.1 on 2-D data)")
+    g.add_argument("--gp-interval", type=positive_int, default=None,
+                   help="WGAN-GP lazy regularisation: the penalty on every k-th critic step, weight × k (1)")
     g.add_argument("--margin", type=finite_float, default=None, help="EBGAN margin (per dataset)")
     g.add_argument("--pt-weight", type=finite_float, default=None, help="EBGAN λ_PT (0.1)")
     g.add_argument("--gamma", type=finite_float, default=None, help="BEGAN γ (0.5)")
