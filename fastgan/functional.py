@@ -291,6 +291,9 @@ def gradient_penalty(
     gradient is taken with ``create_graph=True`` (with ``torch.func.grad`` while
     ``torch.compile`` traces: the penalty then compiles into one graph), so the returned penalty
     back-propagates into the critic's parameters.
+
+    Lazy regularisation (StyleGAN2 §3.1): call it on every k-th critic step only, with
+    ``weight=k * λ`` (``losses.create("wgan-gp", gp_interval=k)`` does this).
     """
     _check_critic(critic)
     x_hat, weight, center, one_sided = _penalty_inputs(real, fake, alpha, weight, center, one_sided)
