@@ -10,10 +10,26 @@ batches. Before timing, one D step of each is compared: the discriminator losses
 that disagrees is reported ``wrong`` and not timed. The steps are then timed in interleaved
 rounds (:func:`fastgan.bench.timing.measure`) and the ratio reference time / backend time
 reported (above 1: the fused backend makes training faster).
+
+The DCGAN case (data ``dcgan28``, :mod:`fastgan.bench.dcgan`; run with the ``wgan-gp`` family):
+the end-to-end benchmark a user would run — a WGAN-GP DCGAN at the public MNIST script's size
+(conv critic without batch norm on 1×28×28, conv-transpose generator from a latent of 100, batch
+64, Adam(1e-4, (0.5, 0.9)), λ = 10, 5 critic steps per generator step) on fixed-seed random
+data. Three configurations per fused backend: ``reference`` (the reference backend, k = 1),
+``fused`` (k = 1) and ``fused+lazy`` (lazy regularisation, penalty every k-th critic step with
+weight × k; k in :data:`LAZY`). Each is timed for (a) one D step and (b) one full step (5 D steps
++ 1 G step), all in the same interleaved rounds. A lazy configuration's sample spans whole
+periods of its penalty schedule (k D steps for (a), k / gcd(k, 5) full steps for (b)) and the
+time is reported per step, so its median is the amortised cost, not that of the steps without
+the penalty. Before timing, the first D losses are checked: ``fused`` must agree with the
+reference (relative 1e-3), ``fused+lazy`` (whose first step runs the penalty with weight k·λ)
+with the reference's Wasserstein term plus k × its penalty. Ratios: reference time / time
+(``ratio_vs_reference``) and, for ``fused+lazy``, fused time / time (``ratio_vs_fused``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,10 +37,16 @@ from typing import Any
 from fastgan.bench import cases as C
 from fastgan.bench import timing
 
-DATA = {"ring8": "toy MLP", "digits": "small conv net"}
+#: the data (models): the two of ``fastgan train``, and the DCGAN case (with wgan-gp only)
+DATA = {"ring8": "toy MLP", "digits": "small conv net", "dcgan28": "DCGAN conv, 1×28×28, batch 64"}
+DCGAN = "dcgan28"
 #: the families timed (all of them)
 FAMILIES = C.FAMILIES
 TOL = 1e-3
+#: the penalty intervals k of the DCGAN case's fused+lazy configuration
+LAZY = (4,)
+#: the two steps timed in the DCGAN case: (name, D steps in it)
+DCGAN_STEPS = (("D step", 1), ("full step", 5))
 
 
 def _step(trainer: Any) -> Callable[[], None]:
@@ -45,16 +67,22 @@ def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, lo
         data: tuple[str, ...] | None = None) -> tuple[list[dict], dict]:
     """Time one D step + one G step of every family on every dataset; returns (rows, info).
 
-    A row: ``family``, ``data``, ``model``, ``backend``, ``status`` (``ok``, ``wrong``,
-    ``error``), ``median_s``, ``iqr_rel``, ``samples``, ``ratio_vs_reference``. ``families``
-    and ``data`` default to :data:`FAMILIES` and every key of :data:`DATA`.
+    A row: ``family``, ``data``, ``model``, ``backend``, ``config`` (``reference``, ``fused``),
+    ``gp_interval`` (1), ``step`` (``D+G step``), ``d_steps`` (1), ``status`` (``ok``, ``wrong``,
+    ``error``), ``first_d_loss``, ``median_s``, ``iqr_rel``, ``samples``, ``ratio_vs_reference``. ``families``
+    and ``data`` default to :data:`FAMILIES` and every key of :data:`DATA`; the DCGAN case
+    (:func:`run_dcgan`, its rows in the same list) runs when ``data`` holds :data:`DCGAN` and
+    ``families`` holds ``wgan-gp``.
     """
     families = tuple(families if families is not None else FAMILIES)
     data = tuple(data if data is not None else DATA)
     try:
         from fastgan.train import make_trainer
     except ImportError as exc:
-        log(f"--e2e: fastgan.train is not importable ({exc}): no training steps timed")
+        log(f"--e2e: fastgan.train is not importable ({exc}): no training steps of fastgan train timed")
+        if DCGAN in data and "wgan-gp" in families:
+            rows, dc_info = run_dcgan(device, quick=quick, budget_s=budget_s, log=log, backends=backends)
+            return rows, {"error": f"fastgan.train is not importable: {exc}", "dcgan": dc_info}
         return [], {"error": f"fastgan.train is not importable: {exc}"}
     fused = [b for b in C.backends_for(device.type, backends) if b != "reference"]
     if not fused:
@@ -66,7 +94,7 @@ def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, lo
     info: dict[str, Any] = {"backends": names, "data": DATA, "tolerance": TOL,
                             "step": "Trainer.discriminator_step() + Trainer.generator_step()"}
     for fam in families:
-        for ds in data:
+        for ds in (d for d in data if d != DCGAN):
             t0 = time.perf_counter()
             base = {"family": fam, "data": ds, "model": DATA[ds]}
             trainers, results = {}, {}
@@ -92,7 +120,8 @@ def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, lo
             timings = timing.measure(steps, timer=device.timer, **settings) if steps else {}
             ref_t = timings.get("reference")
             for b in trainers:
-                row = {**base, "backend": b, "status": status[b], "first_d_loss": results[b]}
+                row = {**base, "backend": b, "config": "reference" if b == "reference" else "fused", "gp_interval": 1,
+                       "step": "D+G step", "d_steps": 1, "status": status[b], "first_d_loss": results[b]}
                 t = timings.get(b)
                 if t is not None:
                     row.update(median_s=t.median, iqr_rel=t.iqr_rel, samples=len(t.samples))
@@ -102,4 +131,118 @@ def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, lo
             shown = {b: timing.fmt_time(timings[b].median) for b in timings}
             log(f"e2e {fam} {ds} ({time.perf_counter() - t0:.0f}s): {shown}")
             del trainers, steps
+    if DCGAN in data and "wgan-gp" in families:
+        dc_rows, info["dcgan"] = run_dcgan(device, quick=quick, budget_s=budget_s, log=log, backends=backends)
+        rows += dc_rows
+    return rows, info
+
+
+def _period(k: int, d_steps: int) -> int:
+    """How many steps of ``d_steps`` D steps each span whole periods of a k-step schedule."""
+    return k // math.gcd(k, d_steps)
+
+
+def _repeat(fn: Callable[[], Any], n: int) -> Callable[[], None]:
+    def step() -> None:
+        for _ in range(n):
+            fn()
+
+    return step
+
+
+def run_dcgan(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, log: Callable[[str], None] = print,
+              backends: list[str] | None = None, lazy: tuple[int, ...] | None = None,
+              samples: int | None = None) -> tuple[list[dict], dict]:
+    """The DCGAN WGAN-GP case: one D step and one full step (5 D + 1 G) of ``reference``,
+    ``fused`` (k = 1) and ``fused+lazy`` (k in ``lazy``, default :data:`LAZY`) on every fused
+    backend, timed in the same interleaved rounds; returns (rows, info).
+
+    A row: ``family`` (wgan-gp), ``data`` (:data:`DCGAN`), ``model``, ``backend``, ``config``,
+    ``gp_interval``, ``step`` (``D step``, ``full step``), ``d_steps`` (1, 5), ``status``,
+    ``first_d_loss``, and when timed ``median_s`` (per step), ``iqr_rel``, ``samples``,
+    ``steps_per_sample``, ``ratio_vs_reference`` and (fused+lazy) ``ratio_vs_fused``.
+    ``samples``: per step, one per interleaved round (default 3 with ``quick``, else 5; a
+    round's samples are capped by ``budget_s`` and these steps are long on a CPU)."""
+    from fastgan.bench import dcgan
+
+    lazy = tuple(lazy if lazy is not None else LAZY)
+    fused = [b for b in C.backends_for(device.type, backends) if b != "reference"]
+    if not fused:
+        log(f"--e2e: no fused backend runs on {device.type} here: timing the DCGAN reference only")
+    configs = [("reference", "reference", 1)]
+    for b in fused:
+        configs += [(b, "fused", 1)] + [(b, "fused+lazy", k) for k in lazy]
+    n = samples if samples is not None else (3 if quick else 5)
+    settings = dict(budget_s=budget_s, min_samples=n, rounds=n,
+                    warmup_s=0.0, min_warmup_calls=1, min_sample_s=0.0)
+    base = {"family": "wgan-gp", "data": DCGAN, "model": DATA.get(DCGAN, dcgan.DESCRIPTION)}
+    info = {"model": dcgan.DESCRIPTION, "shape": list(dcgan.SHAPE), "z_dim": dcgan.Z_DIM, "batch": dcgan.BATCH,
+            "samples_per_step": n,
+            "lr": dcgan.LR, "betas": list(dcgan.BETAS), "gp_weight": dcgan.GP_WEIGHT, "n_critic": dcgan.N_CRITIC,
+            "lazy_intervals": list(lazy), "data": f"fixed-seed random tensor of {dcgan.POOL} images in [-1, 1]",
+            "steps": {"D step": "DCGANTrainer.discriminator_step()",
+                      "full step": "5 × DCGANTrainer.discriminator_step() + DCGANTrainer.generator_step()"}}
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    trainers, first = {}, {}
+    for cfg in configs:
+        b, conf, k = cfg
+        try:
+            tr = dcgan.DCGANTrainer(b, gp_interval=k, seed=0, device=device.type)
+            logs = tr.discriminator_step()
+            first[cfg] = {key: float(val) for key, val in logs.items()}
+            device.synchronize()
+            trainers[cfg] = tr
+        except Exception as exc:
+            for step_name, d_steps in DCGAN_STEPS:
+                rows.append({**base, "backend": b, "config": conf, "gp_interval": k, "step": step_name,
+                             "d_steps": d_steps, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
+            log(f"  e2e dcgan {b} {conf} k={k}: {type(exc).__name__}: {exc}")
+    ref = first.get(configs[0])
+    steps, status, expected, per_call = {}, {}, {}, {}
+    for cfg, tr in trainers.items():
+        b, conf, k = cfg
+        got = first[cfg]["d_loss"]
+        if cfg == configs[0]:
+            ok = True
+        elif ref is None:
+            ok = False
+        else:  # the first step runs the penalty, with weight k·λ
+            want = ref["d_loss"] if k == 1 else -ref["wasserstein"] + k * ref["gp"]
+            expected[cfg] = want
+            ok = abs(got - want) <= TOL * max(abs(want), 1e-3)
+        status[cfg] = "ok" if ok else "wrong"
+        if not ok:
+            log(f"  e2e dcgan {b} {conf} k={k}: first D loss {got:.6g} vs {expected.get(cfg, float('nan')):.6g} "
+                "from the reference: not timed")
+            continue
+        for step_name, d_steps in DCGAN_STEPS:
+            reps = _period(k, d_steps)
+            one = tr.discriminator_step if d_steps == 1 else tr.train_step
+            steps[(cfg, step_name)] = _repeat(one, reps) if reps > 1 else one
+            per_call[(cfg, step_name)] = reps
+    names = {key: f"{key[0][0]}/{key[0][1]}/k={key[0][2]}/{key[1]}" for key in steps}
+    timed = timing.measure({names[key]: fn for key, fn in steps.items()}, timer=device.timer, **settings) if steps else {}
+    median = {key: timed[names[key]].median / per_call[key] for key in steps if names[key] in timed}
+    for cfg in trainers:
+        b, conf, k = cfg
+        for step_name, d_steps in DCGAN_STEPS:
+            key = (cfg, step_name)
+            row = {**base, "backend": b, "config": conf, "gp_interval": k, "step": step_name, "d_steps": d_steps,
+                   "status": status[cfg], "first_d_loss": first[cfg]["d_loss"]}
+            if cfg in expected:
+                row["expected_first_d_loss"] = expected[cfg]
+            if key in median:
+                t = timed[names[key]]
+                row.update(median_s=median[key], iqr_rel=t.iqr_rel, samples=len(t.samples),
+                           steps_per_sample=per_call[key])
+                ref_t = median.get((configs[0], step_name))
+                if ref_t is not None:
+                    row["ratio_vs_reference"] = ref_t / median[key]
+                fused_t = median.get(((b, "fused", 1), step_name))
+                if conf == "fused+lazy" and fused_t is not None:
+                    row["ratio_vs_fused"] = fused_t / median[key]
+            rows.append(row)
+    shown = {names[key]: timing.fmt_time(median[key]) for key in median}
+    log(f"e2e dcgan ({time.perf_counter() - t0:.0f}s): {shown}")
     return rows, info

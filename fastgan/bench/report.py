@@ -27,8 +27,9 @@ CSV_FIELDS = [
     "copy_GBps_before_case", "setup_s",
 ]
 
-E2E_FIELDS = ["family", "data", "model", "backend", "status", "error", "median_s", "iqr_rel", "samples", "d_steps",
-              "ratio_vs_reference"]
+E2E_FIELDS = ["family", "data", "model", "backend", "config", "gp_interval", "step", "d_steps", "status", "error",
+              "median_s", "iqr_rel", "samples", "steps_per_sample", "ratio_vs_reference", "ratio_vs_fused",
+              "first_d_loss", "expected_first_d_loss"]
 
 
 def display(provider: str) -> str:
@@ -137,16 +138,53 @@ def summary_table(rows: list[dict]) -> str:
     return markdown_table(header, out)
 
 
+def _e2e_time(r: dict | None) -> str:
+    if r is None:
+        return "–"
+    return fmt_time(r.get("median_s")) if r.get("median_s") is not None else f"✗ {r.get('error') or r.get('status')}"
+
+
 def e2e_table(rows: list[dict]) -> str:
     """Whole training steps: median time per step of each backend and the ratio
-    reference / backend (above 1: the fused backend is faster)."""
+    reference / backend (above 1: the fused backend is faster). The DCGAN case's rows (those
+    with a ``step`` other than ``D+G step``) follow in a table of their own: one line per
+    backend × configuration with the D step and the full step (5 D + 1 G), the ratios against
+    the reference and, for fused+lazy, against fused."""
+    dcgan = [r for r in rows if r.get("step", "D+G step") != "D+G step"]
     header = ["family", "data (model)", "backend", "time per step", "reference / backend"]
     out = []
     for r in rows:
-        t = fmt_time(r.get("median_s")) if r.get("median_s") is not None else f"✗ {r.get('error') or r.get('status')}"
+        if r.get("step", "D+G step") != "D+G step":
+            continue
         ratio = r.get("ratio_vs_reference")
-        out.append([r["family"], f"{r['data']} ({r['model']})", r["backend"], t, f"{ratio:.2f}×" if ratio else "–"])
-    return markdown_table(header, out)
+        out.append([r["family"], f"{r['data']} ({r['model']})", r["backend"], _e2e_time(r),
+                    f"{ratio:.2f}×" if ratio else "–"])
+    parts = [markdown_table(header, out)] if out else []
+    if dcgan:
+        parts.append(dcgan_table(dcgan))
+    return "\n\n".join(parts)
+
+
+def dcgan_table(rows: list[dict]) -> str:
+    """The DCGAN WGAN-GP case of ``--e2e``, headed by a line that says what it is."""
+    configs = list(dict.fromkeys((r["backend"], r["config"], r.get("gp_interval", 1)) for r in rows))
+    by = {(r["backend"], r["config"], r.get("gp_interval", 1), r["step"]): r for r in rows}
+    header = ["backend", "configuration", "D step", "full step (5 D + 1 G)", "reference / this (D, full)",
+              "fused / this (D, full)"]
+    out = []
+    for b, conf, k in configs:
+        d, full = by.get((b, conf, k, "D step")), by.get((b, conf, k, "full step"))
+
+        def ratios(key: str) -> str:
+            vals = [x.get(key) if x else None for x in (d, full)]
+            return "–" if not any(vals) else ", ".join(f"{v:.2f}×" if v else "–" for v in vals)
+
+        label = conf if conf != "fused+lazy" else f"fused + lazy reg. k={k}"
+        out.append([b, label, _e2e_time(d), _e2e_time(full), ratios("ratio_vs_reference"), ratios("ratio_vs_fused")])
+    model = rows[0].get("model", "")
+    head = (f"DCGAN WGAN-GP ({model}; λ = 10, Adam(1e-4, (0.5, 0.9)), 5 critic steps per generator step; "
+            "lazy regularisation: the penalty on every k-th critic step, weight × k, time amortised over its period):")
+    return head + "\n\n" + markdown_table(header, out)
 
 
 def write_json(path: str, report: dict[str, Any]) -> None:

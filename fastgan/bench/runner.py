@@ -380,7 +380,8 @@ def main(args: argparse.Namespace) -> int:
     print(notes + "\n")
     print(table)
     if args.e2e:
-        print("\nWhole training steps (one D step + one G step), reference backend against the fused one:\n")
+        print("\nWhole training steps (one D step + one G step of every family, then the DCGAN WGAN-GP case), "
+              "reference backend against the fused ones:\n")
         print(report.e2e_table(e2e_rows) if e2e_rows else "nothing ran")
     print(f"\nwrote {', '.join(files)}", file=sys.stderr)
     failed = [r for r in rows if r["status"] != "ok" and provs.get(r["provider"], None) is not None
