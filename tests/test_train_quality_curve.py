@@ -426,7 +426,7 @@ def test_train_table_filters_runs_one_at_a_time_and_reports_time_to_target(tmp_p
     out = tmp_path / "out"
     assert table.main(["--only", "cgan:ring8,wgan-gp:*", "--steps", "5", "--out", str(out),
                        "--runs-dir", str(tmp_path / "runs"), "--picture", str(tmp_path / "pic.png")]) == 0
-    assert [c[:2] for c in calls] == [("wgan-gp", "grid25"), ("cgan", "ring8"), ("wgan-gp", "ring8"),
+    assert [c[:2] for c in calls] == [("cgan", "ring8"), ("wgan-gp", "ring8"), ("wgan-gp", "grid25"),
                                       ("wgan-gp", "swissroll"), ("wgan-gp", "digits")]
     assert all(c[2][-2:] == ["--steps", "5"] for c in calls)
     md = (out / "train-table.md").read_text()
