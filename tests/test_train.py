@@ -388,3 +388,18 @@ def test_cgan_on_grid25_lands_in_the_requested_mode_with_the_defaults(tmp_path):
     report = _report_of_default_run(tmp_path, "cgan", "grid25")
     assert report["metrics"]["in_requested_mode"] >= 0.95, report["metrics"]
     assert report["targets"][0]["met_at_end"] and report["step_to_target"] is not None, report["targets"]
+
+
+def test_a_checkpoint_saved_before_a_config_field_existed_resumes_with_its_default(tmp_path):
+    t = make_trainer("hinge", "ring8", steps=4, **TINY)
+    t.fit(out_dir=str(tmp_path), progress=False, stop_at=2)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    for key in ("spectral_norm", "ae_code"):  # fields added later
+        del state["config"][key]
+    torch.save(state, path)
+    resumed = make_trainer("hinge", "ring8", steps=4, **TINY)
+    resumed.load(str(path))
+    assert resumed.step == 2
+    with pytest.raises(ValueError, match="another configuration.*spectral_norm"):
+        make_trainer("hinge", "ring8", steps=4, spectral_norm=True, **TINY).load(str(path))

@@ -104,6 +104,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("networks")
     g.add_argument("--width", type=positive_int, default=None, help="MLP width (2-D data) or base channels (digits)")
     g.add_argument("--depth", type=nonnegative_int, default=None, help="hidden layers per MLP")
+    g.add_argument("--spectral-norm", action="store_true", default=None,
+                   help="spectral normalisation of D's linear and conv layers (SNGAN; off by default)")
+    g.add_argument("--ae-code", type=positive_int, default=None,
+                   help="code size of the autoencoder discriminator of ebgan/began on 2-D data (16)")
     g.add_argument("--z-dim", type=positive_int, default=None, help="latent dimension (2 on 2-D data, 32 on digits)")
     g = parser.add_argument_group("loss hyper-parameters (only those of the chosen family)")
     g.add_argument("--clip-value", type=finite_float, default=None, help="WGAN weight clipping (0.01)")
@@ -158,7 +162,7 @@ def config_from_args(args: argparse.Namespace, backend: str | None = None) -> Co
 
     overrides: dict[str, Any] = {}
     for name in ("steps", "batch_size", "lr", "lr_d", "lr_g", "optimizer", "n_critic", "lr_decay", "width", "depth",
-                 "z_dim", "log_every", "ckpt_every", "eval_samples", "eval_every"):
+                 "z_dim", "log_every", "ckpt_every", "eval_samples", "eval_every", "spectral_norm", "ae_code"):
         val = getattr(args, name, None)
         if val is not None:
             overrides[name] = val

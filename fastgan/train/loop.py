@@ -784,7 +784,9 @@ def check_checkpoint(state: dict[str, Any], config: Config, rank: int = 0, world
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"an incomplete fastgan train checkpoint: {', '.join(missing)} missing")
-    mine, theirs = config.to_dict(), dict(state["config"])
+    mine = config.to_dict()
+    # a field the checkpoint lacks was added after it was saved: that run had the field's default
+    theirs = {**Config(loss=config.loss, data=config.data).to_dict(), **dict(state["config"])}
     free = set(Config.RESUMABLE_CHANGES)
     if config.lr_decay != "none":
         free.discard("steps")
