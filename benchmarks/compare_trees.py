@@ -1,12 +1,15 @@
 """Before/after timing of two fastgan checkouts, in one run.
 
-    python benchmarks/compare_trees.py BEFORE_DIR AFTER_DIR [--rounds 5]
+    python benchmarks/compare_trees.py BEFORE_DIR AFTER_DIR [--rounds 5] [--no-mmap]
 
 Each directory is a fastgan checkout with its extension built in place. The rounds alternate
 between the two (a fresh interpreter per round and tree, one torch thread), each timing forward +
 backward of ``gan_discriminator_loss`` on 64 logits and of each operator at 64×3×64×64 fp32 on the
 ``cpu`` backend (medians of many repetitions); the table gives each tree's median over the rounds
-and the after / before ratio. Run it on an idle machine.
+and the after / before ratio. Run it on an idle machine. ``--no-mmap`` runs the children with
+``fastgan bench --no-mmap``'s allocator settings: without them glibc may serve the 3 MB tensors
+with fresh pages in some processes and not in others, which swings a memory-bound operator's time
+by several times between runs of the same code.
 """
 
 from __future__ import annotations
@@ -59,8 +62,12 @@ print(json.dumps(out))
 """
 
 
-def _run(tree: str) -> dict[str, float]:
+def _run(tree: str, no_mmap: bool) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "FASTGAN_BACKEND")}
+    if no_mmap:
+        from fastgan.bench.runner import NO_MMAP
+
+        env["GLIBC_TUNABLES"] = NO_MMAP
     env["PYTHONPATH"] = os.path.abspath(tree)
     env["OMP_NUM_THREADS"] = "1"
     r = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, cwd=tree, check=True)
@@ -72,16 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("before")
     p.add_argument("after")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--no-mmap", action="store_true", help="glibc's allocator without fresh pages per tensor")
     args = p.parse_args(argv)
     runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     for _ in range(args.rounds):
-        runs["before"].append(_run(args.before))
-        runs["after"].append(_run(args.after))
-    print(f"| case | before (µs) | after (µs) | after / before |\n|---|---|---|---|")
+        runs["before"].append(_run(args.before, args.no_mmap))
+        runs["after"].append(_run(args.after, args.no_mmap))
+    print("| case | before (µs) [rounds' range] | after (µs) [rounds' range] | after / before |\n|---|---|---|---|")
     for name in runs["before"][0]:
-        b = statistics.median(r[name] for r in runs["before"]) * 1e6
-        a = statistics.median(r[name] for r in runs["after"]) * 1e6
-        print(f"| {name} | {b:.1f} | {a:.1f} | {a / b:.3f} |")
+        cells = []
+        for side in ("before", "after"):
+            ts = [r[name] * 1e6 for r in runs[side]]
+            cells.append((statistics.median(ts), f"{statistics.median(ts):.1f} [{min(ts):.1f}–{max(ts):.1f}]"))
+        print(f"| {name} | {cells[0][1]} | {cells[1][1]} | {cells[1][0] / cells[0][0]:.3f} |")
     return 0
 
 
