@@ -14,6 +14,11 @@ import pytest
 import torch
 
 from fastgan import cli
+
+try:  # tests/ as a package or as a plain directory on sys.path
+    from tests.test_train import _assert_identical
+except ImportError:  # pragma: no cover
+    from test_train import _assert_identical
 from fastgan.train import Trainer, default_config, make_trainer
 from fastgan.train import metrics as M
 from fastgan.train.loop import EVAL_EVERY, read_checkpoint
@@ -42,21 +47,6 @@ def _weights(t: Trainer) -> dict:
     return {k: s[k] for k in ("step", "G", "D", "loss", "opt_g", "opt_d", "sched_g", "sched_d", "rng")}
 
 
-def _assert_identical(a, b, path="state"):
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
-    elif isinstance(a, dict):
-        assert set(a) == set(b), path
-        for k in a:
-            _assert_identical(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_identical(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and math.isnan(a):
-        assert math.isnan(b), path
-    else:
-        assert a == b, path
 
 
 def _without_times(curve):
