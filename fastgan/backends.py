@@ -373,6 +373,11 @@ def resolve(op: str, device: torch.device) -> tuple[str, Callable[..., Any]]:
     return hit
 
 
+def functorch_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vjp, jacrev, hessian, vmap, jvp) is active."""
+    return _peek_interpreter_stack() is not None
+
+
 def _transformed() -> bool:
     """Whether a ``torch.func`` transform or a forward-mode AD level is active, from PyTorch's
     own state. While ``torch.compile`` traces, the fused ops (with their fake implementations)

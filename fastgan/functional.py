@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from fastgan import _validation as v
+from fastgan import backends
 # The op modules by module path: ``fastgan.ops`` re-exports functions of the same names.
 _adv_op = importlib.import_module("fastgan.ops.adversarial_loss")
 _gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
@@ -155,9 +156,11 @@ def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, criti
     ``torch.export`` traces, it is ``torch.func.grad`` instead: an autograd.grad with
     ``create_graph`` cannot be traced into a graph (AOTAutograd would need the backward of a
     backward), ``torch.func.grad`` is traced into plain operations that AOTAutograd
-    differentiates once — so the penalty compiles into one graph with the eager values."""
+    differentiates once — so the penalty compiles into one graph with the eager values. Under a
+    ``torch.func`` transform it is ``torch.func.grad`` too (``autograd.grad`` does not compose
+    with them), so the penalties work under ``torch.func.grad`` / ``vmap`` / … as well."""
     _check_critic(critic)
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or backends.functorch_active():
         return torch.func.grad(lambda v: _critic_total(critic, v, critic_kwargs))(x)
     with torch.enable_grad():
         x = _grad_leaf(x)

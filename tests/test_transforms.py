@@ -282,3 +282,31 @@ def test_reconstruction_error_of_inference_data(backend):
         with fastgan.use_backend(backend):
             (got,) = torch.autograd.grad(FG.reconstruction_error(x_inf, recon, p=p).sum(), recon)
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------- penalties under torch.func
+@pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.BACKENDS])
+def test_penalties_under_torch_func_match_autograd(backend):
+    """gradient_penalty and r1_penalty differentiate the critic themselves; under a torch.func
+    transform they do it with torch.func.grad, so grad / vmap over them give what eager autograd
+    gives."""
+    device = _dev(backend)
+    g = torch.Generator().manual_seed(11)
+    critic = _Critic(5).to(device)
+    real, fake = (torch.randn(6, 3, generator=g, dtype=F64).to(device) for _ in range(2))
+    alpha = torch.rand(6, generator=g, dtype=F64).to(device)
+    params = {"w1": critic.w1.detach(), "w2": critic.w2.detach()}
+    penalties = {
+        "gradient_penalty": lambda p: FG.gradient_penalty(lambda x: critic(x, (p["w1"], p["w2"])), real, fake, alpha=alpha),
+        "r1_penalty": lambda p: FG.r1_penalty(lambda x: critic(x, (p["w1"], p["w2"])), real),
+    }
+    with fastgan.use_backend(backend):
+        for name, f in penalties.items():
+            got = torch.func.grad(f)(params)
+            leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+            expected = dict(zip(leaves, torch.autograd.grad(f(leaves), list(leaves.values()))))
+            _assert_same(got, expected, f"{name}: torch.func.grad w.r.t. the critic's parameters on {backend}")
+            assert sum(t.abs().sum() for t in got.values()) > 0
+        batched = torch.func.vmap(lambda r: FG.gradient_penalty(critic, r, fake, alpha=alpha))(torch.stack([real, 2 * real]))
+        for i, r in enumerate((real, 2 * real)):
+            torch.testing.assert_close(batched[i], FG.gradient_penalty(critic, r, fake, alpha=alpha), rtol=1e-12, atol=1e-12)
