@@ -131,7 +131,7 @@ def test_tuned_deviations_are_the_stated_ones_and_flags_override_them():
     assert (c.steps, c.batch_size, c.n_critic, c.betas, c.lr_decay) == (6000, 256, 5, (0.5, 0.9), "linear")
     c = default_config("wgan-gp", "grid25", gp_weight=10.0, gp_interval=1, z_dim=8, lr=1e-4)
     assert c.loss_hparams == {"gp_weight": 10.0, "gp_interval": 1} and c.z_dim == 8 and c.lr_d == c.lr_g == 1e-4
-    assert default_config("cgan", "grid25").lr_d == 1e-3 and default_config("gan", "grid25").lr_d == 2e-3
+    assert default_config("cgan", "grid25").lr_d == 1e-3 and default_config("gan", "grid25").lr_d == 1e-3
     assert default_config("wgan", "ring8").lr_d == 5e-5  # WGAN with clipping keeps the published values
     trainer = make_trainer("wgan-gp", "grid25", **TINY)
     assert (trainer.loss.gp_weight, trainer.loss.gp_interval) == (0.1, 4)
