@@ -90,9 +90,11 @@ std::optional<c10::TypedOperatorHandle<Sig>> composite(const std::string& name) 
   return handle->typed<Sig>();
 }
 
-// What a forward saves of an input its backward reads: the input itself, or a copy of an
-// inference tensor (which autograd cannot save).
-Tensor savable(const Tensor& t) { return t.is_inference() ? t.clone() : t; }
+// What a forward saves of an input its backward reads: the input itself when it requires grad; a
+// constant (an input that needs no gradient) as a copy-on-write clone, so that the caller may
+// modify it in place before the backward (the clone keeps the old values; nothing is copied unless
+// that happens) and an inference tensor, which autograd cannot save, is saved all the same.
+Tensor savable(const Tensor& t) { return t.requires_grad() ? t : at::_lazy_clone(t); }
 
 // ------------------------------------------------------------------------------ interpolate
 // real and fake are read only for alpha's gradient; alpha only for real's and fake's.

@@ -267,6 +267,29 @@ def test_constant_inputs_may_be_inference_tensors_or_change_after_the_forward(ba
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.BACKENDS])
+def test_reconstruction_error_constant_modified_after_the_forward(backend, p):
+    """The backward reads both inputs (x − recon): the compiled backends save a constant input
+    copy-on-write, so modifying it in place afterwards changes nothing, as on the reference."""
+    device = _dev(backend)
+    x, recon = _inputs("reconstruction_error_p1", device)
+    for const_first in (True, False):
+        const, var = (x, recon) if const_first else (recon, x)
+        var = var.clone().requires_grad_(True)
+        f = (lambda c, v: FG.reconstruction_error(c, v, p=p)) if const_first else (
+            lambda c, v: FG.reconstruction_error(v, c, p=p))
+        with fastgan.use_backend("reference"):
+            (expected,) = torch.autograd.grad(f(const, var).square().sum(), var)
+        with fastgan.use_backend(backend):
+            mutable = const.clone()
+            loss = f(mutable, var).square().sum()
+            mutable.mul_(-3.0).add_(1.0)
+            (got,) = torch.autograd.grad(loss, var)
+            torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+            assert not torch.equal(mutable, const)  # the caller's tensor did change
+
+
 @pytest.mark.parametrize("backend", [pytest.param(b, id=b) for b in kc.BACKENDS])
 def test_reconstruction_error_of_inference_data(backend):
     """An autoencoder's input often comes from inference-mode data loading: it is a constant the

@@ -244,6 +244,8 @@ def total(part_ptr, n, FC: tl.constexpr):
 
 
 def savable(t: torch.Tensor) -> torch.Tensor:
-    """What an autograd formula saves of an input its backward reads: the input itself, or a
-    copy of an inference tensor (which autograd cannot save)."""
-    return t.clone() if t.is_inference() else t
+    """What an autograd formula saves of an input its backward reads: the input itself when it
+    requires grad; a constant as a copy-on-write clone (``torch._lazy_clone``), so that the
+    caller may modify it in place before the backward and an inference tensor is saved too. (A
+    Triton launch takes the clone's ``data_ptr()``, which copies it at the backward.)"""
+    return t if t.requires_grad else torch._lazy_clone(t)
