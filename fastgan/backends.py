@@ -382,7 +382,7 @@ def _transformed() -> bool:
     """Whether a ``torch.func`` transform or a forward-mode AD level is active, from PyTorch's
     own state. While ``torch.compile`` traces, the fused ops (with their fake implementations)
     go into the graph: dynamo reports an interpreter of its own there."""
-    if _fwad._current_level < 0 and _peek_interpreter_stack() is None:
+    if _fwad._current_level < 0 and not functorch_active():
         return False
     return not torch.compiler.is_compiling()
 

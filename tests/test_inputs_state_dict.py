@@ -16,16 +16,10 @@ from torch import nn
 
 from fastgan import losses
 
-HP = {
-    "gan": {"saturating": True},
-    "cgan": {},
-    "wgan": {"clip_value": 0.02},
-    "wgan-gp": {"gp_weight": 5.0, "one_sided": True},
-    "ebgan": {"margin": 3.0, "pt_weight": 0.2},
-    "began": {"gamma": 0.4, "k0": 0.25},
-    "lsgan": {"a": -1.0, "b": 1.0, "c": 0.0},
-    "hinge": {},
-}
+try:  # tests/ as a package or as a plain directory on sys.path
+    from tests.test_losses import NON_DEFAULT_HPARAMS as HP
+except ImportError:  # pragma: no cover
+    from test_losses import NON_DEFAULT_HPARAMS as HP
 OTHER_HP = {
     "gan": {"saturating": False},
     "wgan": {"clip_value": 0.5},

@@ -263,18 +263,22 @@ def test_began_k_clamps(target):
     assert loss.k.item() == target
 
 
+#: hyper-parameters away from every family's defaults (also used by test_inputs_state_dict)
+NON_DEFAULT_HPARAMS = {
+    "gan": {"saturating": True},
+    "cgan": {},
+    "wgan": {"clip_value": 0.02},
+    "wgan-gp": {"gp_weight": 5.0, "one_sided": True},
+    "ebgan": {"margin": 3.0, "pt_weight": 0.2},
+    "began": {"gamma": 0.4, "k0": 0.25},
+    "lsgan": {"a": -1.0, "b": 1.0, "c": 0.0},
+    "hinge": {},
+}
+
+
 @pytest.mark.parametrize("name", losses.available())
 def test_state_dict_round_trip(name):
-    hp = {
-        "gan": {"saturating": True},
-        "cgan": {},
-        "wgan": {"clip_value": 0.02},
-        "wgan-gp": {"gp_weight": 5.0, "one_sided": True},
-        "ebgan": {"margin": 3.0, "pt_weight": 0.2},
-        "began": {"gamma": 0.4, "k0": 0.25},
-        "lsgan": {"a": -1.0, "b": 1.0, "c": 0.0},
-        "hinge": {},
-    }[name]
+    hp = NON_DEFAULT_HPARAMS[name]
     loss = losses.create(name, **hp)
     if name == "began":
         loss.k.fill_(0.625)
