@@ -49,6 +49,7 @@ WORKER = textwrap.dedent(
         t.train_step()  # a full step: both networks stay identical on every rank
         res[loss]["params"] = [p.detach().clone() for p in [*t.G.parameters(), *t.D.parameters()]]
     torch.save(res, os.path.join(sys.argv[1], f"rank{{rank}}.pt"))
+    dist.barrier()  # neither rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
     """
 )

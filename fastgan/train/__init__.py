@@ -336,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
 
     # ---- the run
     dist = None
+    finished = False  # every rank reached the end: they can meet before the group is torn down
     if args.distributed:
         import torch.distributed as dist
 
@@ -381,9 +382,13 @@ def run(args: argparse.Namespace) -> int:
             print(format_summary(report))
             if not result["metrics"]["finite"]:
                 print("fastgan train: the generator produced non-finite samples", file=sys.stderr)
+                finished = True
                 return 1
+        finished = True
     finally:
         if dist is not None and dist.is_initialized():
+            if finished:  # no rank tears gloo down while another still talks to it
+                dist.barrier()
             dist.destroy_process_group()
     return 0
 
