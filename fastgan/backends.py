@@ -1,6 +1,6 @@
 """Backend availability, selection and the dispatch seam of the operators.
 
-fastgan has four backends (DESIGN.md §3):
+fastgan has four backends (docs/design.md §3):
 
 ``reference``
     plain PyTorch, every device; the ground truth and the fallback.

@@ -1,4 +1,4 @@
-"""The seven GAN families of DESIGN.md §1 (and hinge), as functions.
+"""The seven GAN families of docs/design.md §1 (and hinge), as functions.
 
 Conventions:
 

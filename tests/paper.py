@@ -1,4 +1,4 @@
-"""An independent float64 implementation of DESIGN.md section 1, written for the tests.
+"""An independent float64 implementation of docs/design.md §1, written for the tests.
 
 It never imports fastgan and deliberately computes things a different way from a
 vectorised library: explicit Python loops over the batch, per-sample autograd calls for

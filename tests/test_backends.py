@@ -1,4 +1,4 @@
-"""Backend selection and the dispatch seam (DESIGN.md §3)."""
+"""Backend selection and the dispatch seam (docs/design.md §3)."""
 
 from __future__ import annotations
 

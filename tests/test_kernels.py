@@ -1,4 +1,4 @@
-"""The four operators of DESIGN.md §2 on every available backend, against the reference.
+"""The four operators of docs/design.md §2 on every available backend, against the reference.
 
 Parametrised over ``fastgan.available_backends()`` (``reference`` everywhere, ``cpu`` when the
 extension is built, ...): forward and the gradient w.r.t. every tensor input against the

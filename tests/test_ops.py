@@ -1,4 +1,4 @@
-"""The four operators of DESIGN.md §2 called directly: every kind, dtypes (fp16/bf16 accumulate
+"""The four operators of docs/design.md §2 called directly: every kind, dtypes (fp16/bf16 accumulate
 in fp32), output shapes and dtypes, against float64 formulas written here."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _close(actual, expected, dtype):
     torch.testing.assert_close(actual.double(), expected.double(), atol=atol, rtol=rtol)
 
 
-KIND_TERMS = {  # (t_real, t_fake) in float64, written from DESIGN.md §1
+KIND_TERMS = {  # (t_real, t_fake) in float64, written from docs/design.md §2 (the kinds table)
     "bce": (lambda x: torch.log1p(torch.exp(-x)), lambda x: torch.log1p(torch.exp(x))),
     "wgan": (lambda x: -x, lambda x: x),
     "lsgan": (lambda x: 0.5 * (x - 0.75) ** 2, lambda x: 0.5 * (x + 0.25) ** 2),

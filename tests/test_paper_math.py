@@ -1,4 +1,4 @@
-"""fastgan.functional against the independent implementation of DESIGN.md section 1 (tests/paper.py).
+"""fastgan.functional against the independent implementation of docs/design.md §1 (tests/paper.py).
 
 Every function: forward value and the gradient w.r.t. every tensor input, in float64 (tight)
 and float32 (loose, against the float64 paper value), over batch sizes 1 and odd sizes and

@@ -1,4 +1,4 @@
-"""Every bad input gets a clear ValueError/TypeError that names the argument (DESIGN.md; issue
+"""Every bad input gets a clear ValueError/TypeError that names the argument (docs/design.md §2; issue
 "Foundation", point 4). Validation reads metadata only: the whole API also runs on the ``meta``
 device, where no tensor has values to read."""
 

@@ -1,4 +1,4 @@
-"""The known-wrong versions of DESIGN.md section 1, one test each.
+"""The known-wrong versions of docs/design.md §1, one test each.
 
 Each test builds inputs where the wrong version measurably differs from the paper, then checks
 that fastgan matches the paper (tests/paper.py) and that the wrong version does not, so the test

@@ -1,4 +1,4 @@
-"""The four fused operators of fastgan (DESIGN.md §2).
+"""The four fused operators of fastgan (docs/design.md §2).
 
 Each module ``fastgan/ops/<op>.py`` holds the operator's plain-PyTorch reference (the ground truth
 and the fallback), its input validation, and the dispatch through :mod:`fastgan.backends` to the

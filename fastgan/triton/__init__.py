@@ -1,4 +1,4 @@
-"""fastgan's ``triton`` backend: Triton kernels of the four operators (DESIGN.md §3).
+"""fastgan's ``triton`` backend: Triton kernels of the four operators (docs/design.md §3).
 
 Each operator is a ``torch.library.custom_op`` in the ``fastgan_triton`` namespace with a fake
 implementation (so ``torch.compile(fullgraph=True)`` traces through it) and an autograd formula
