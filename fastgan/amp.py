@@ -13,7 +13,8 @@ section "Gradient penalty"); :func:`gradient_penalty` follows it step by step:
    gradients belong to no optimizer). The scale is read as a tensor (``scaler.scale`` of a one),
    never as a Python float, so nothing waits for the device;
 4. the penalty ``weight · mean_b φ(‖g_b‖₂ − center)`` is computed under autocast, as in the recipe,
-   with fastgan's ``grad_norm_penalty`` (which accumulates in fp32 for fp16/bf16 inputs).
+   with fastgan's ``grad_norm_penalty`` (whose per-sample norms are fp64 for every input dtype:
+   docs/design.md §6).
 
 The caller then scales the total loss as usual::
 

@@ -346,7 +346,7 @@ class _Kernels:
 
     def grad_norm_penalty_forward(self, g, center, one_sided):
         B, M = self._rows(g)
-        # the penalty's norms are fp64 for every input dtype (fastgan.ops.grad_norm_penalty.NORM_DTYPE)
+        # the penalty's norms are fp64 for every input dtype (docs/design.md §6)
         loss, norms = torch.empty((), dtype=g.dtype), torch.empty(g.shape[0], dtype=torch.float64)
         ws = self._workspace("grad_norm_penalty", B, M, self._dt(g))
         self._call("grad_norm_penalty_forward", self._p(g), B, M, self._dt(g), ctypes.c_double(center),

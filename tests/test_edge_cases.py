@@ -412,9 +412,10 @@ def test_offsets_past_2_pow_31_elements(backend):
 @pytest.mark.parametrize("scale", [1e20, 1e30], ids=["norm1e20", "norm1e30"])
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_grad_norm_penalty_huge_norm_has_finite_gradient(backend, scale, dtype):
-    """Per-sample norms above ~1.8e19 (fp32/bf16 inputs): the sum of squares overflows fp32, the
-    norm is inf and the gradient ``φ'(n − c) g / (B n)`` becomes inf/inf = NaN — but the exact
-    gradient, ``2 (1 − c/n) g / B``, is finite and representable. The forward may be inf (the
+    """Per-sample norms above ~1.8e19 (fp32/bf16 inputs): an fp32 sum of squares would overflow,
+    the norm would be inf and the gradient ``φ'(n − c) g / (B n)`` inf/inf = NaN — but the exact
+    gradient, ``2 (1 − c/n) g / B``, is finite and representable (fastgan's sums are fp64:
+    docs/design.md §6). The forward may be inf (the
     exact penalty exceeds the dtype's range); the gradient must match the float64 reference."""
     _skip_unusable(backend)
     g = torch.Generator().manual_seed(13)

@@ -73,7 +73,8 @@ def test_grad_norm_penalty_dtypes(dtype, one_sided):
 
 
 def test_grad_norm_penalty_accumulates_in_fp32_for_half():
-    # 4096 elements of 0.01 in fp16: naive fp16 sums of squares lose digits; fp32 accumulation does not
+    # 4096 elements of 0.01 in fp16: naive fp16 sums of squares lose digits; a wider sum does not
+    # (the penalty's sums of squares are fp64 for every dtype: docs/design.md §6)
     g = torch.full((2, 4096), 0.01, dtype=torch.float16)
     expected = ((torch.tensor(0.01, dtype=torch.float16).double() ** 2 * 4096).sqrt() - 1) ** 2
     out = fastgan.ops.grad_norm_penalty(g, 1.0, False)

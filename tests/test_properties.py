@@ -16,9 +16,10 @@ Operators are compared with the float64 reference on the same rounded values wit
 family tolerance of ``fastgan check`` (``fastgan.check.FAMILY_TOL``).
 
 Ranges and their reasons: per-sample gradient norms stay within [1e-15, 1e18] for fp32/bf16
-inputs because the norm's sum of squares is accumulated in fp32 — squares below ~1e-38 lose
-precision (subnormal) and above ~3e38 overflow; beyond that range see
-``test_edge_cases.py::test_grad_norm_penalty_huge_norm_has_finite_gradient``. Examples are
+inputs so that the penalty (n − center)² stays within fp32's range (the sums of squares are fp64
+for every dtype: docs/design.md §6); the extremes beyond that range are regular tests,
+``test_edge_cases.py::test_grad_norm_penalty_huge_norm_has_finite_gradient`` and
+``test_grad_norm_penalty_tiny_norm_fp32``. Examples are
 derandomised (the same ones every run), and every failure hypothesis found while writing these
 tests is a regular test in ``test_edge_cases.py``.
 

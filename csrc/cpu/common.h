@@ -122,8 +122,9 @@ inline void check_adversarial_backward(const at::Tensor& grad_out, const std::op
   TORCH_CHECK(!need_fake || fake.has_value(), "fastgan: need_fake without fake");
 }
 
-// grad_norm_penalty's per-sample norms are fp64 for every input dtype, on every device: the sums
-// of squares accumulate in fp64 (fastgan/ops/grad_norm_penalty.py).
+// grad_norm_penalty's per-sample sums of squares, norms and backward scale are fp64 for every
+// input dtype, on every device (the reason: docs/design.md §6). The reference and the Triton
+// kernels use the same dtype, fastgan.ops.grad_norm_penalty.NORM_DTYPE.
 constexpr at::ScalarType kNormsDtype = at::kDouble;
 
 // grad_norm_penalty_backward's grad_out and norms, for gradients `grads` (already checked).

@@ -15,9 +15,8 @@
 namespace fastgan {
 namespace cpu {
 
-// The per-sample sums of squares accumulate in fp64 for every input dtype (so do the norms,
-// kNormsDtype, and the backward's scale): every fp32/fp16/bf16 square fits fp64's range, so tiny
-// and huge norms are exact where an fp32 sum would underflow or overflow.
+// The per-sample sums of squares, the norms and the backward's scale are fp64 for every input
+// dtype (kNormsDtype; why: docs/design.md §6).
 
 std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& grads_in, double center,
                                                              bool one_sided) {

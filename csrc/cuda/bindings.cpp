@@ -160,7 +160,7 @@ std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& g
   const at::Tensor grads = cpu::sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
   const int64_t B = grads.size(0), M = grads.numel() / B;
   const DType dt = dtype_code(grads.scalar_type());
-  // fp64 norms for every input dtype (csrc/cuda/grad_norm_penalty.cu, fastgan/ops/grad_norm_penalty.py)
+  // fp64 norms for every input dtype (docs/design.md §6)
   at::Tensor norms = at::empty({B}, grads.options().dtype(cpu::kNormsDtype));
   at::Tensor loss = at::empty({}, grads.options());
   at::Tensor ws_keep;

@@ -22,8 +22,7 @@ namespace fastgan {
 namespace cuda {
 
 // The per-sample sums of squares, the norms and the backward's scale are fp64 for every input
-// dtype: every fp32/fp16/bf16 square fits fp64's range, so tiny and huge norms stay exact where
-// an fp32 sum would underflow or overflow (as on the CPU and in fastgan/ops/grad_norm_penalty.py).
+// dtype, as on the CPU (kNormsDtype; why: docs/design.md §6).
 using NormAcc = double;
 
 namespace {

@@ -46,11 +46,11 @@ cudaError_t interpolate_backward(const void* grad, const void* real, const void*
 
 // --------------------------------------------------------------------- grad_norm_penalty
 std::size_t grad_norm_penalty_workspace_bytes(int64_t B, int64_t M, DType dtype);
-// norms_b = ‖row b‖₂ (accumulation type), loss = mean_b φ(norms_b − center) (dtype).
+// norms_b = ‖row b‖₂ (fp64 for every dtype: docs/design.md §6), loss = mean_b φ(norms_b − center) (dtype).
 cudaError_t grad_norm_penalty_forward(const void* grads, int64_t B, int64_t M, DType dtype, double center,
                                       bool one_sided, void* loss, void* norms, void* workspace, cudaStream_t stream);
 // dgrads = grad_out · φ'(norms_b − center) / (B · norms_b) · grads (0 where norms_b = 0); grad_out
-// is a scalar (stride 0), norms a vector of the accumulation type.
+// is a scalar (stride 0), norms a vector of fp64.
 cudaError_t grad_norm_penalty_backward(DeviceVector grad_out, const void* grads, DeviceVector norms, int64_t B,
                                        int64_t M, DType dtype, double center, bool one_sided, void* dgrads,
                                        cudaStream_t stream);

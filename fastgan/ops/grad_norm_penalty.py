@@ -11,10 +11,8 @@ from fastgan.ops import _autograd, _layout
 OP = "grad_norm_penalty"
 
 
-#: The penalty accumulates its per-sample sums of squares in fp64 for every input dtype: the
-#: square of any fp32/fp16/bf16 value fits fp64's range, so norms from ~1e-45 to ~3e38 (where an
-#: fp32 sum of squares would underflow to 0 or overflow to inf, and the gradient become 0 or NaN)
-#: are exact. Memory-bound kernels pay nothing measurable for it.
+#: The dtype of the penalty's per-sample sums of squares, norms and backward scale, for every
+#: input dtype and backend (why: docs/design.md §6; the compiled kernels' ``kNormsDtype``).
 NORM_DTYPE = torch.float64
 
 
