@@ -9,6 +9,10 @@ a ``CUDAExtension`` that adds the CUDA kernels when torch has CUDA and nvcc is f
 ``FASTGAN_NO_EXTENSION=1`` to install the pure-Python reference path only, and
 ``FASTGAN_NATIVE=1`` to compile for this machine's CPU (``-march=native``), ``FASTGAN_NO_CUDA=1``
 to leave the CUDA kernels out of a build with a CUDA torch.
+
+The sources compile in parallel with ninja (``pip install ninja`` first: without it torch's
+BuildExtension falls back to compiling one source at a time, and this script says so). ``MAX_JOBS``
+sets the number of parallel compile jobs; unset, ninja picks its own (the cores + 2).
 """
 
 import glob
@@ -30,7 +34,7 @@ except ImportError:
 def _extensions():
     if os.environ.get("FASTGAN_NO_EXTENSION") == "1":
         return [], {}
-    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension, is_ninja_available
 
     sources = ["csrc/fastgan.cpp", "csrc/autograd.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
     cxx = ["-O3", "-fopenmp", "-ffp-contract=off", "-DFASTGAN_PYTHON_MODULE"]
@@ -61,6 +65,12 @@ def _extensions():
         )
     else:
         ext = CppExtension("fastgan._C", sources, extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"])
+    if not is_ninja_available():
+        print(
+            "fastgan: ninja is not installed, so the extension's sources compile one at a time "
+            "(pip install ninja for a parallel build)",
+            file=sys.stderr,
+        )
     return [ext], {"build_ext": BuildExtension.with_options(use_ninja=True)}
 
 
