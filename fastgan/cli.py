@@ -194,23 +194,13 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def collect_info() -> dict[str, Any]:
     """What ``fastgan info`` reports, as a dict (no compilation, no GPU work)."""
     import torch
 
     import fastgan
     from fastgan import backends
+    from fastgan.bench.machine import cpu_model
 
     cuda_devices = []
     if torch.cuda.is_available():
@@ -229,7 +219,7 @@ def collect_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "triton": _version("triton"),
-        "cpu": _cpu_name(),
+        "cpu": cpu_model(),
         "cpu_threads": torch.get_num_threads(),
         "cuda_devices": cuda_devices,
         "selection": selection,

@@ -28,6 +28,7 @@ from typing import Any
 import fastgan
 from fastgan.bench import cases as C
 from fastgan.bench import report, timing
+from fastgan.bench.load import Quiet
 from fastgan.cli import TRAIN_EXTRA, UsageError, backend_selection, optional, writable_dir
 
 #: --quick leaves torch.compile out of the families' full losses: compiling them costs more
@@ -57,24 +58,6 @@ def _argv_from_args(args: argparse.Namespace) -> list[str]:
         if val is not None:
             argv += ["--" + opt.replace("_", "-"), str(val)]
     return argv
-
-
-class Quiet:
-    """Waits for other processes to leave the CPUs, within a total budget of seconds (CPU runs;
-    a budget of 0 never waits)."""
-
-    def __init__(self, budget_s: float, window_s: float = 0.5, log=None) -> None:
-        self.left, self.waited, self.window_s = budget_s, 0.0, window_s
-        self.log = log or (lambda msg: print(msg, file=sys.stderr))
-
-    def wait(self) -> None:
-        if self.left <= 0:
-            return
-        waited, load = timing.wait_until_quiet(threshold=report.BUSY, max_wait_s=min(60.0, self.left), window_s=self.window_s)
-        self.left -= waited
-        self.waited += waited
-        if waited > 1:
-            self.log(f"  waited {waited:.0f}s for other processes to leave the CPUs (their load now {load:.0%})")
 
 
 def _monitor(device: timing.Device) -> timing.ForeignLoad | None:
@@ -252,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
     def log_err(msg: str) -> None:
         bar.write(msg, file=sys.stderr)
 
-    quiet = Quiet(max_wait if cpu else 0.0, window_s=0.25 if args.quick else 0.5, log=log_err)
+    quiet = Quiet(max_wait if cpu else 0.0, window_s=0.25 if args.quick else 0.5, log=log_err, threshold=report.BUSY)
     copier = timing.CopyBandwidth(device)
     copies: list[dict] = []
 
