@@ -18,16 +18,14 @@ import argparse
 import os
 import platform
 import signal
-import statistics
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from typing import Any
 
 import fastgan
 from fastgan.bench import cases as C
-from fastgan.bench import report, timing
+from fastgan.bench import outputs, report, timing
 from fastgan.bench.load import Quiet
 from fastgan.cli import TRAIN_EXTRA, UsageError, backend_selection, optional, writable_dir
 
@@ -64,47 +62,41 @@ def _monitor(device: timing.Device) -> timing.ForeignLoad | None:
     return timing.ForeignLoad().start() if device.type == "cpu" else None
 
 
-def run_case(case: C.Case, provs: dict[str, C.Provider], device: timing.Device, settings: dict,
-             quiet: Quiet, retries: int = 0, log=print, skip: dict[str, str] | None = None) -> list[dict]:
-    """Check, then time, every provider on ``case``; one row per provider. ``skip``: providers
-    left out of this case, with the reason (status ``skipped``)."""
-    sets = C.input_sets(case, device)
-    rows, steps, contexts = [], {}, {}
-    ideal = case.ideal_bytes(4)
-    skip = skip or {}
-    for name, prov in provs.items():
-        row: dict[str, Any] = {
-            "op": case.op, "shape": case.shape_str, "params": case.params_str, "size": case.size,
-            "family": case.family, "provider": name, "ideal_bytes": ideal, "input_sets": len(sets),
-        }
-        if name in skip:
-            row.update(status="skipped", check="–", error=skip[name])
-            rows.append(row)
-            continue
-        t0 = time.perf_counter()
-        fn = None
+def _row(case: C.Case, name: str, ideal: int | None, n_sets: int) -> dict[str, Any]:
+    return {"op": case.op, "shape": case.shape_str, "params": case.params_str, "size": case.size,
+            "family": case.family, "provider": name, "ideal_bytes": ideal, "input_sets": n_sets}
+
+
+def _prepare(case: C.Case, name: str, prov: C.Provider, device: timing.Device, sets: list,
+             log) -> tuple[C.CheckResult, Any]:
+    """Make ``prov``'s function, check it (compiles ``compiled``: never timed) and warm its
+    step; returns (the check's result, the step or ``None`` when it is not to be timed)."""
+    fn = None
+    try:
+        fn = prov.make(case, device.type)
+    except Exception as exc:
+        res = C.CheckResult(False, error=f"{type(exc).__name__}: {exc}")
+    else:
+        res = C.check(case, prov, fn, device.type)
+    step = None
+    if res.ok:
         try:
-            fn = prov.make(case, device.type)
+            step = C.make_step(fn, sets)
+            with prov.context():
+                step()  # a second warm call (compiled: the backward graph too)
+            device.synchronize()
         except Exception as exc:
-            res = C.CheckResult(False, error=f"{type(exc).__name__}: {exc}")
-        else:
-            res = C.check(case, prov, fn, device.type)  # compiles `compiled`: never timed
-        if res.ok:
-            try:
-                step = C.make_step(fn, sets)
-                with prov.context():
-                    step()  # a second warm call (compiled: the backward graph too)
-                device.synchronize()
-            except Exception as exc:
-                res = C.CheckResult(False, res.max_error, error=f"{type(exc).__name__}: {exc}")
-            else:
-                steps[name], contexts[name] = step, prov.context
-        row.update(status=res.status, check=res.mark(), max_error=res.max_error, error=res.error)
-        if res.status != "ok":
-            what = res.error or f"largest error {res.max_error:.3g} (in {res.where}) above the tolerance"
-            log(f"  {case.label}: {report.display(name)} ✗ {what}: not timed")
-        row["setup_s"] = round(time.perf_counter() - t0, 3)
-        rows.append(row)
+            res, step = C.CheckResult(False, res.max_error, error=f"{type(exc).__name__}: {exc}"), None
+    if res.status != "ok":
+        what = res.error or f"largest error {res.max_error:.3g} (in {res.where}) above the tolerance"
+        log(f"  {case.label}: {report.display(name)} ✗ {what}: not timed")
+    return res, step
+
+
+def _time(case: C.Case, steps: dict, contexts: dict, device: timing.Device, settings: dict, quiet: Quiet,
+          retries: int, log) -> tuple[dict, float | None, int]:
+    """Time ``steps``, again (up to ``retries`` times) while other processes used the CPUs;
+    returns (the quietest attempt's timings, its foreign load, the number of attempts)."""
     attempts = []  # (foreign load, attempt, timings): a case measured on a busy machine is measured again
     for attempt in range(retries + 1):
         quiet.wait()
@@ -116,9 +108,33 @@ def run_case(case: C.Case, provs: dict[str, C.Provider], device: timing.Device, 
             break
         log(f"  other processes used {foreign:.0%} of the CPUs: measuring {case.label} again")
     _, _, timings, foreign = min(attempts, key=lambda a: a[:2])
+    return timings, foreign, len(attempts)
+
+
+def run_case(case: C.Case, provs: dict[str, C.Provider], device: timing.Device, settings: dict,
+             quiet: Quiet, retries: int = 0, log=print, skip: dict[str, str] | None = None) -> list[dict]:
+    """Check, then time, every provider on ``case``; one row per provider. ``skip``: providers
+    left out of this case, with the reason (status ``skipped``)."""
+    sets = C.input_sets(case, device)
+    rows, steps, contexts = [], {}, {}
+    ideal = case.ideal_bytes(4)
+    skip = skip or {}
+    for name, prov in provs.items():
+        row = _row(case, name, ideal, len(sets))
+        rows.append(row)
+        if name in skip:
+            row.update(status="skipped", check="–", error=skip[name])
+            continue
+        t0 = time.perf_counter()
+        res, step = _prepare(case, name, prov, device, sets, log)
+        if step is not None:
+            steps[name], contexts[name] = step, prov.context
+        row.update(status=res.status, check=res.mark(), max_error=res.max_error, error=res.error)
+        row["setup_s"] = round(time.perf_counter() - t0, 3)
+    timings, foreign, attempts = _time(case, steps, contexts, device, settings, quiet, retries, log)
     for row in rows:
         row["foreign_load"] = foreign
-        row["attempts"] = len(attempts)
+        row["attempts"] = attempts
         t = timings.get(row["provider"])
         if t is None:
             continue
@@ -167,25 +183,35 @@ def _progress(total: int):
     return tqdm(total=total, file=sys.stderr, desc="fastgan bench", unit="case", dynamic_ncols=True, mininterval=0.5)
 
 
-def main(args: argparse.Namespace) -> int:
-    """``fastgan bench`` (see :mod:`fastgan.bench`); returns the exit status. Usage errors are
-    :class:`~fastgan.cli.UsageError`, raised before anything is measured or written."""
-    backend_selection()  # a bad FASTGAN_BACKEND: every provider would fail
-    if args.no_mmap and not no_mmap_active():
-        if args.device != "cpu":
-            raise UsageError("--no-mmap is for --device cpu (it sets the C library's allocator)")
-        if platform.libc_ver()[0] != "glibc":
-            raise UsageError("--no-mmap needs glibc (GLIBC_TUNABLES); set your allocator yourself")
-        # glibc reads its tunables at start-up only: run again with them set
-        env = dict(os.environ)
-        env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), NO_MMAP]))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "fastgan", *_argv_from_args(args)], env)
+# --------------------------------------------------------------------------------------------
+# the command
+
+
+def _rerun_without_mmap(args: argparse.Namespace) -> None:
+    """``--no-mmap``: run ``fastgan bench`` again with glibc's tunables set (glibc reads them at
+    start-up only); nothing to do when they are set already."""
+    if not args.no_mmap or no_mmap_active():
+        return
+    if args.device != "cpu":
+        raise UsageError("--no-mmap is for --device cpu (it sets the C library's allocator)")
+    if platform.libc_ver()[0] != "glibc":
+        raise UsageError("--no-mmap needs glibc (GLIBC_TUNABLES); set your allocator yourself")
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), NO_MMAP]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "fastgan", *_argv_from_args(args)], env)
+
+
+def _device(args: argparse.Namespace) -> timing.Device:
     try:
-        device = timing.get_device(args.device)
+        return timing.get_device(args.device)
     except (timing.DeviceUnavailableError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _baselines(args: argparse.Namespace) -> tuple[str, ...]:
+    """The baselines asked for; an unknown backend or baseline is a usage error."""
     if args.backends is not None:
         unknown = [b for b in args.backends if b not in fastgan.backends.BACKENDS]
         if unknown:
@@ -194,15 +220,23 @@ def main(args: argparse.Namespace) -> int:
     baselines = tuple(args.baselines) if args.baselines is not None else C.BASELINES
     if set(baselines) - set(C.BASELINES):
         raise UsageError(f"--baselines takes {', '.join(C.BASELINES)}, got {', '.join(args.baselines)}")
+    return baselines
+
+
+def _cases(args: argparse.Namespace) -> list[C.Case]:
+    """The cases of the run; a selection of none (without ``--e2e``) is a usage error."""
     case_list = C.select(args.ops, args.sizes, args.quick)
     if not case_list and not args.e2e:
-        from fastgan.bench import SIZES
-
-        have = {op: sorted({c.size for c in C.select([op], list(SIZES), False)}, key=SIZES.index) for op in args.ops}
+        have = {op: sorted({c.size for c in C.select([op], list(C.SIZES), False)}, key=C.SIZES.index)
+                for op in args.ops}
         raise UsageError(f"--ops {','.join(args.ops)} with --sizes {','.join(args.sizes or ())}"
                          f"{' --quick' if args.quick else ''} selects no case; their sizes: "
                          + "; ".join(f"{op}: {','.join(z)}" for op, z in have.items()))
-    writable_dir(args.out)
+    return case_list
+
+
+def _optional_parts(args: argparse.Namespace) -> tuple[bool, tuple[str, ...] | None]:
+    """(whether to draw the plots, the --e2e data): what the optional packages allow, said once."""
     plots_wanted = not args.no_plots
     if plots_wanted and optional("matplotlib") is None:
         print(f"fastgan bench: matplotlib is not installed: no PNG plots ({TRAIN_EXTRA})", file=sys.stderr)
@@ -214,163 +248,141 @@ def main(args: argparse.Namespace) -> int:
         e2e_data = tuple(d for d in e2e.DATA if d != "digits")
         print(f"fastgan bench: scikit-learn is not installed: --e2e leaves out the digits ({TRAIN_EXTRA})",
               file=sys.stderr)
+    return plots_wanted, e2e_data
+
+
+def main(args: argparse.Namespace) -> int:
+    """``fastgan bench`` (see :mod:`fastgan.bench`); returns the exit status. Usage errors are
+    :class:`~fastgan.cli.UsageError`, raised before anything is measured or written."""
+    backend_selection()  # a bad FASTGAN_BACKEND: every provider would fail
+    _rerun_without_mmap(args)
+    device = _device(args)
+    baselines = _baselines(args)
+    case_list = _cases(args)
+    writable_dir(args.out)
+    plots_wanted, e2e_data = _optional_parts(args)
     warnings.simplefilter("ignore", fastgan.FastganWarning)
-    settings = _settings(args)
-    provs = C.providers(device.type, args.backends, baselines)
-    missing = [b for b in args.backends or () if f"fastgan_{b}" not in provs]
-    name = args.name or timing.short_machine_name(device.type)
-    suffix = ("-quick" if args.quick else "") + ("-nommap" if no_mmap_active() else "")
-    stem = os.path.join(args.out, f"{device.type}-{name}{suffix}")
+    run = Run(args, device, case_list, C.providers(device.type, args.backends, baselines), e2e_data)
+    if not run.measure():
+        return 130
+    return outputs.finish(run, plots_wanted)
 
-    machine = timing.machine_info(device.type)
-    print(f"# {device.description}, torch {machine['torch']}, fastgan {machine.get('fastgan')}, "
-          f"backends {', '.join(p for p in provs if p.startswith('fastgan_')) or 'none'}", file=sys.stderr)
-    if missing:
-        print(f"# not available on {device.type}: {', '.join(missing)}", file=sys.stderr)
-    t_start = time.perf_counter()
-    cpu = device.type == "cpu"
-    max_wait = args.max_wait if args.max_wait is not None else ((15.0 if args.quick else 300.0) if cpu else 0.0)
-    bar = _progress(len(case_list) + (1 if args.e2e else 0))
 
-    def log_err(msg: str) -> None:
-        bar.write(msg, file=sys.stderr)
+class Run:
+    """One ``fastgan bench`` run: its settings, what it measured so far (``rows``, ``e2e_rows``,
+    the copy bandwidths ``copies``), and whether it was interrupted."""
 
-    quiet = Quiet(max_wait if cpu else 0.0, window_s=0.25 if args.quick else 0.5, log=log_err, threshold=report.BUSY)
-    copier = timing.CopyBandwidth(device)
-    copies: list[dict] = []
+    def __init__(self, args: argparse.Namespace, device: timing.Device, case_list: list[C.Case],
+                 provs: dict[str, C.Provider], e2e_data: tuple[str, ...] | None) -> None:
+        self.args, self.device, self.case_list, self.provs, self.e2e_data = args, device, case_list, provs, e2e_data
+        self.settings = _settings(args)
+        self.command = "fastgan " + " ".join(_argv_from_args(args))
+        self.cpu = device.type == "cpu"
+        name = args.name or timing.short_machine_name(device.type)
+        suffix = ("-quick" if args.quick else "") + ("-nommap" if no_mmap_active() else "")
+        self.stem = os.path.join(args.out, f"{device.type}-{name}{suffix}")
+        self.machine = timing.machine_info(device.type)
+        self.max_wait = args.max_wait if args.max_wait is not None else (
+            (15.0 if args.quick else 300.0) if self.cpu else 0.0)
+        self.retries = (args.retries if args.retries is not None else (1 if args.quick else 2)) if self.cpu else 0
+        self.rows: list[dict] = []
+        self.e2e_rows: list[dict] = []
+        self.e2e_info: dict | None = None
+        self.copies: list[dict] = []
+        self.interrupted: str | None = None
+        self.elapsed = 0.0
+        self.bar: Any = None
+        self.quiet: Quiet | None = None
 
-    def copy_bw(repeats: int) -> dict:
-        quiet.wait()
-        mon = _monitor(device)
-        bw = copier.measure(repeats=repeats)
+    def log(self, msg: str) -> None:
+        self.bar.write(msg, file=sys.stderr)
+
+    def _header(self) -> None:
+        missing = [b for b in self.args.backends or () if f"fastgan_{b}" not in self.provs]
+        fused = ", ".join(p for p in self.provs if p.startswith("fastgan_")) or "none"
+        print(f"# {self.device.description}, torch {self.machine['torch']}, fastgan {self.machine.get('fastgan')}, "
+              f"backends {fused}", file=sys.stderr)
+        if missing:
+            print(f"# not available on {self.device.type}: {', '.join(missing)}", file=sys.stderr)
+
+    def copy_bw(self, repeats: int) -> dict:
+        """Measure the copy bandwidth (after waiting for quiet CPUs) and keep it."""
+        self.quiet.wait()
+        mon = _monitor(self.device)
+        bw = self.copier.measure(repeats=repeats)
         bw["foreign_load"] = mon.stop() if mon is not None else None
-        copies.append(bw)
+        self.copies.append(bw)
         return bw
 
-    first = copy_bw(7 if args.quick else 15)
-    log_err(f"# copy bandwidth {first['GBps']:.1f} GB/s ({device.type}, {first['buffer_MiB']:.0f} MiB buffers)")
-    retries = (args.retries if args.retries is not None else (1 if args.quick else 2)) if cpu else 0
-    rows: list[dict] = []
-    e2e_rows: list[dict] = []
-    e2e_info: dict | None = None
-    interrupted = None
+    def measure(self) -> bool:
+        """Every case (and ``--e2e``), the copy bandwidth before, during and after; ``False``
+        when interrupted before anything was measured (nothing to write)."""
+        args, device = self.args, self.device
+        self._header()
+        t_start = time.perf_counter()
+        self.bar = _progress(len(self.case_list) + (1 if args.e2e else 0))
+        self.quiet = Quiet(self.max_wait if self.cpu else 0.0, window_s=0.25 if args.quick else 0.5, log=self.log,
+                           threshold=report.BUSY)
+        self.copier = timing.CopyBandwidth(device)
+        first = self.copy_bw(7 if args.quick else 15)
+        self.log(f"# copy bandwidth {first['GBps']:.1f} GB/s ({device.type}, {first['buffer_MiB']:.0f} MiB buffers)")
+        previous = signal.signal(signal.SIGTERM, _on_signal) if _main_thread() else None
+        try:
+            self._loop()
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was measured
+            self.interrupted = str(exc) or "SIGINT"
+            self.log(f"\ninterrupted ({self.interrupted}) after {len(report.cases_of(self.rows))} of "
+                     f"{len(self.case_list)} cases: writing the partial results")
+            if not self.rows:
+                return False
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            self.bar.close()
+        self.copier.close()
+        self.elapsed = time.perf_counter() - t_start
+        return True
 
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = signal.signal(signal.SIGTERM, on_signal) if _main_thread() else None
-    try:
-        for case in case_list:
-            bar.set_postfix_str(case.label, refresh=True)
-            t0 = time.perf_counter()
-            case_copy = None if args.quick else copy_bw(5)["GBps"]  # the bandwidth drifts
-            skip = {"compiled": QUICK_SKIP} if args.quick and case.family else None
-            case_rows = run_case(case, provs, device, settings, quiet, retries, log=log_err, skip=skip)
-            for r in case_rows:
-                r["copy_GBps_before_case"] = case_copy
-            rows += case_rows
-            best = {report.display(r["provider"]): timing.fmt_time(r["median_s"]) for r in case_rows if r.get("median_s")}
-            fl = case_rows[0].get("foreign_load")
-            busy = f", other processes {fl:.0%} of the CPUs" if fl is not None else ""
-            log_err(f"{case.label} ({time.perf_counter() - t0:.0f}s{busy}): {best}")
-            bar.update(1)
+    def _loop(self) -> None:
+        args = self.args
+        for case in self.case_list:
+            self._case(case)
         if args.e2e:
             from fastgan.bench import e2e
 
-            bar.set_postfix_str("training steps (--e2e)", refresh=True)
-            e2e_rows, e2e_info = e2e.run(device, quick=args.quick, budget_s=settings["budget_s"], log=log_err,
-                                         backends=args.backends, data=e2e_data)
-            bar.update(1)
-        copy_bw(7 if args.quick else 15)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep what was measured
-        interrupted = str(exc) or "SIGINT"
-        log_err(f"\ninterrupted ({interrupted}) after {len(report.cases_of(rows))} of {len(case_list)} cases: "
-                "writing the partial results")
-        if not rows:
-            bar.close()
-            return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        bar.close()
-    copier.close()
-    quiet_copies = [c["GBps"] for c in copies if (c["foreign_load"] or 0) <= report.BUSY] or [c["GBps"] for c in copies]
-    copy_gbps = statistics.median(quiet_copies)
-    for r in rows:
-        if r.get("GBps") is not None:
-            r["share_of_copy_bw"] = r["GBps"] / copy_gbps
-    elapsed = time.perf_counter() - t_start
+            self.bar.set_postfix_str("training steps (--e2e)", refresh=True)
+            self.e2e_rows, self.e2e_info = e2e.run(self.device, quick=args.quick, budget_s=self.settings["budget_s"],
+                                                   log=self.log, backends=args.backends, data=self.e2e_data)
+            self.bar.update(1)
+        self.copy_bw(7 if args.quick else 15)
 
-    result = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "fastgan " + " ".join(_argv_from_args(args)),
-        "device": device.type,
-        "device_description": device.description,
-        "timer": device.timer.name,
-        "machine": machine,
-        "copy_bandwidth": {"GBps_used": copy_gbps, "measurements": copies},
-        "settings": {**settings, "quick": args.quick, "rotate_bytes": device.rotate_bytes,
-                     "providers": list(provs), "dtype": "float32", "retries": retries, "max_wait_s": max_wait},
-        "elapsed_s": round(elapsed, 1),
-        "waited_for_quiet_s": round(quiet.waited, 1),
-        "interrupted": interrupted,
-        "results": rows,
-        "e2e": {"info": e2e_info, "results": e2e_rows} if args.e2e else None,
-    }
-    report.write_json(stem + ".json", result)
-    report.write_csv(stem + ".csv", rows, report.CSV_FIELDS)
-    files = [stem + ".json", stem + ".csv", stem + ".md"]
-    if e2e_rows:
-        report.write_csv(stem + "-e2e.csv", e2e_rows, report.E2E_FIELDS)
-        files.append(stem + "-e2e.csv")
+    def _case(self, case: C.Case) -> None:
+        quick = self.args.quick
+        self.bar.set_postfix_str(case.label, refresh=True)
+        t0 = time.perf_counter()
+        case_copy = None if quick else self.copy_bw(5)["GBps"]  # the bandwidth drifts
+        skip = {"compiled": QUICK_SKIP} if quick and case.family else None
+        case_rows = run_case(case, self.provs, self.device, self.settings, self.quiet, self.retries, log=self.log,
+                             skip=skip)
+        for r in case_rows:
+            r["copy_GBps_before_case"] = case_copy
+        self.rows += case_rows
+        best = {report.display(r["provider"]): timing.fmt_time(r["median_s"]) for r in case_rows if r.get("median_s")}
+        fl = case_rows[0].get("foreign_load")
+        busy = f", other processes {fl:.0%} of the CPUs" if fl is not None else ""
+        self.log(f"{case.label} ({time.perf_counter() - t0:.0f}s{busy}): {best}")
+        self.bar.update(1)
 
-    table = report.main_table(rows)
-    copy_lo, copy_hi = min(quiet_copies), max(quiet_copies)
-    notes = (
-        f"{device.description}, torch {machine['torch']}, fp32, forward + backward w.r.t. every input "
-        f"({'CUDA-event' if device.type == 'cuda' else 'wall-clock'} timing). Median per call (± half the "
-        f"inter-quartile range). Check: largest |provider − reference| relative to the reference's largest "
-        f"magnitude (✓ within {C.TOL_OP:.0e} for operators, {C.TOL_FAMILY:.0e} for full losses; ✗: never timed). "
-        f"Copy bandwidth {copy_gbps:.1f} GB/s: median of {len(quiet_copies)} measurements during the run "
-        f"({copy_lo:.1f}–{copy_hi:.1f}). Run took {elapsed / 60:.1f} min."
-    )
-    if cpu:
-        notes += f" Allocator: {machine['allocator']}."
-    if interrupted:
-        notes += f" ⚠ PARTIAL: interrupted ({interrupted}) after {len(report.cases_of(rows))} of {len(case_list)} cases."
-    busy = sorted({report.case_key(r) for r in rows if (r.get("foreign_load") or 0) > report.BUSY})
-    if busy:
-        notes += (f" ⚠ {len(busy)} case(s) ran while other processes used more than {report.BUSY:.0%} of the CPUs: "
-                  "their times are not trustworthy.")
-    md = notes + "\n\n" + table + "\n\nSummary (one line per case):\n\n" + report.summary_table(rows) + "\n"
-    if args.e2e:
-        md += "\nWhole training steps (--e2e):\n\n" + (report.e2e_table(e2e_rows) if e2e_rows else "nothing ran") + "\n"
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    if plots_wanted:
-        from fastgan.bench import plots
+    def exit_status(self) -> int:
+        """130 when interrupted, 1 when a fastgan provider or an --e2e backend failed, else 0."""
+        failed = [r for r in self.rows if r["status"] != "ok" and self.provs.get(r["provider"], None) is not None
+                  and self.provs[r["provider"]].kind == "fastgan"]
+        failed += [r for r in self.e2e_rows if r.get("status") == "wrong"]
+        return 130 if self.interrupted else 1 if failed else 0
 
-        title = f"fastgan bench, {device.description}, torch {machine['torch']}"
-        try:
-            plots.speedup_plot(rows, stem + "-speedup.png", title)
-            plots.bandwidth_plot(rows, copy_gbps, stem + "-bandwidth.png", title)
-            files += [stem + "-speedup.png", stem + "-bandwidth.png"]
-        except ImportError as exc:
-            print(f"fastgan bench: no PNG plots ({exc}; {TRAIN_EXTRA})", file=sys.stderr)
-        except Exception as exc:  # a plot never costs the measurements
-            print(f"fastgan bench: the plots failed ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
-                  "the results are written", file=sys.stderr)
-    print(notes + "\n")
-    print(table)
-    if args.e2e:
-        print("\nWhole training steps (one D step + one G step of every family, then the DCGAN WGAN-GP case), "
-              "reference backend against the fused ones:\n")
-        print(report.e2e_table(e2e_rows) if e2e_rows else "nothing ran")
-    print(f"\nwrote {', '.join(files)}", file=sys.stderr)
-    failed = [r for r in rows if r["status"] != "ok" and provs.get(r["provider"], None) is not None
-              and provs[r["provider"]].kind == "fastgan"]
-    failed += [r for r in e2e_rows if r.get("status") == "wrong"]
-    return 130 if interrupted else 1 if failed else 0
+
+def _on_signal(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _main_thread() -> bool:
