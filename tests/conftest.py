@@ -4,12 +4,22 @@ Without a GPU, the ``triton`` backend is tested in Triton's interpreter on CPU t
 interpreter has to be switched on before fastgan (and its Triton kernels) are imported, so it is
 done here, first. On a machine with a GPU nothing is changed and the same tests run the Triton
 kernels on the GPU for real.
+
+The repository root goes first on ``PYTHONPATH``, so that the tests' subprocesses (``python -m
+fastgan ...``, ``python -c "import fastgan ..."``) import the fastgan under test also where it is
+built in place and not pip-installed (``setup.py build_ext --inplace``, as in
+``benchmarks/cuda_build_check.sh`` and ``benchmarks/gpu_check.sh``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join([ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 if "TRITON_INTERPRET" not in os.environ and importlib.util.find_spec("triton") is not None:
     import torch

@@ -102,13 +102,42 @@ def test_results_identical_for_one_and_two_threads(shape):
             assert torch.equal(u, w)
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+def _cuda_home() -> str | None:
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    return CUDA_HOME
+
+
+def _cmake_skip_reason() -> str | None:
+    """Why the CMake test cannot run here, or None. A CUDA build of torch makes its CMake config
+    (Caffe2Config.cmake) link every library against the CUDA toolkit's runtime libraries, so it
+    needs a full toolkit (CUDA::cudart, CUDA::nvrtc, ...): a CUDA directory with nvcc and headers but
+    not those libraries (on the CPU machine where benchmarks/cuda_build_check.sh runs, no libnvrtc:
+    torch's own copy is in its nvidia-* wheels) cannot configure."""
+    if shutil.which("cmake") is None:
+        return "cmake is not installed"
+    if torch.version.cuda:
+        home = _cuda_home()
+        libdirs = [Path(home, d) for d in ("lib64", "lib", "targets/x86_64-linux/lib")] if home else []
+        missing = [lib for lib in ("cudart", "nvrtc") if not any(d.glob(f"lib{lib}.so*") for d in libdirs)]
+        if missing:
+            return (
+                f"torch {torch.__version__} is a CUDA build, whose CMake config links the CUDA toolkit's "
+                f"libraries, and the toolkit at CUDA_HOME={home} lacks "
+                + ", ".join(f"lib{lib}.so" for lib in missing)
+            )
+    return None
+
+
+@pytest.mark.skipif(_cmake_skip_reason() is not None, reason=str(_cmake_skip_reason()))
 def test_cmake_library_builds_and_loads(tmp_path):
     """CMakeLists.txt builds the same sources into a library that torch.ops.load_library loads
     (in a process that never imports fastgan, which registers the same namespace)."""
     build = tmp_path / "build"
     configure = subprocess.run(
-        ["cmake", "-S", str(ROOT), "-B", str(build), f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"],
+        ["cmake", "-S", str(ROOT), "-B", str(build), f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+         # a CUDA torch: the toolkit torch's extensions use, not one guessed from an nvcc on PATH
+         *([f"-DCUDA_TOOLKIT_ROOT_DIR={_cuda_home()}"] if torch.version.cuda and _cuda_home() else [])],
         capture_output=True,
         text=True,
         timeout=600,
