@@ -1,29 +1,31 @@
-"""pytest glue of fastgan's benchmark suites (``test_bench_<op>.py``).
+"""pytest-benchmark views of ``fastgan bench``'s cases (``test_bench_<op>.py``).
 
-They are not part of the normal test suite — ``pytest.ini`` collects ``tests/`` only — and run
-with::
+``fastgan bench`` is the benchmark's one frontend (one process, interleaved rounds, every output
+file); these suites time the same cases and providers one test at a time, for pytest-benchmark's
+own comparisons (``--benchmark-compare``, histograms). They are not part of the normal test
+suite — ``pytest.ini`` collects ``tests/`` only — and run with::
 
     python -m pytest benchmarks/ --benchmark-only                 # time (pytest-benchmark)
     python -m pytest benchmarks/ --benchmark-disable              # check every provider once
     python -m pytest benchmarks/ --benchmark-only --bench-sizes=all   # + 256x3x128x128
 
 Each test module names its operator in ``OP`` and has one test taking the ``case`` and
-``provider`` parameters (generated here from :mod:`fastgan.bench.cases`, the cases and providers
-of ``fastgan bench``) and the ``bench`` fixture, which checks the provider against the reference
-and then times it. The measurement core (timers, copy bandwidth, ideal bytes, input rotation)
-is :mod:`fastgan.bench.timing`.
+``provider`` parameters (generated here from :func:`fastgan.bench.cases.select` and
+:func:`fastgan.bench.cases.providers`) and the ``bench`` fixture, which prepares the provider as
+``fastgan bench`` does (:func:`fastgan.bench.runner.prepare`: made, checked against the
+reference, warmed; a provider that fails is never timed), calibrates it with
+:func:`fastgan.bench.timing.calibrate` and times it with ``benchmark.pedantic``.
 """
 
 from __future__ import annotations
 
-import math
-import time
 import warnings
 
 import pytest
 
 import fastgan
 from fastgan.bench import cases as suite
+from fastgan.bench import runner
 from fastgan.bench import timing as common
 
 DEVICE = common.get_device("cpu")
@@ -80,32 +82,22 @@ def copy_bandwidth():
 
 @pytest.fixture
 def bench(benchmark, request):
-    """``bench(case, provider_name)``: check the provider on the case against the reference,
-    then time forward + backward with ``benchmark.pedantic`` on rotated inputs."""
+    """``bench(case, provider_name)``: prepare the provider on the case as ``fastgan bench``
+    does (checked against the reference first), then time forward + backward with
+    ``benchmark.pedantic`` on rotated inputs."""
 
     budget = request.config.getoption("--bench-budget")
 
     def run(case: suite.Case, provider_name: str) -> None:
         prov = suite.providers()[provider_name]
-        fn = prov.make(case)
-        res = suite.check(case, prov, fn)  # a wrong kernel is never timed (compiles `compiled` too)
-        assert res.ok, f"{provider_name} on {case.label}: {res.error or f'largest error {res.max_error:.3g} in {res.where}'}"
         sets = suite.input_sets(case, DEVICE)
-        step = suite.make_step(fn, sets)
+        res, step = runner.prepare(case, provider_name, prov, DEVICE, sets, log=lambda msg: None)
+        assert step is not None, (f"{provider_name} on {case.label}: "
+                                  f"{res.error or f'largest error {res.max_error:.3g} in {res.where}'}")
         benchmark.group = f"{case.op} {case.id}"
-        benchmark.extra_info.update(
-            provider=provider_name, ideal_bytes=case.ideal_bytes(), input_sets=len(sets),
-        )
+        benchmark.extra_info.update(provider=provider_name, ideal_bytes=case.ideal_bytes(), input_sets=len(sets))
         with prov.context():
-            t0, calls = time.perf_counter(), 0
-            while calls < 3 or time.perf_counter() - t0 < 0.1:  # warm-up
-                step()
-                calls += 1
-            t0 = time.perf_counter()
-            step()
-            t_call = max(time.perf_counter() - t0, 1e-9)
-            iterations = max(1, math.ceil(1e-3 / t_call))
-            rounds = int(min(200, max(10, budget / (iterations * t_call))))
+            iterations, rounds = common.calibrate(step, DEVICE.timer, budget_s=budget)
             load = common.ForeignLoad().start()
             benchmark.pedantic(step, rounds=rounds, iterations=iterations, warmup_rounds=1)
             foreign = load.stop()
@@ -114,8 +106,7 @@ def bench(benchmark, request):
         benchmark.extra_info["foreign_load"] = None if foreign is None else round(foreign, 3)
         stats = getattr(benchmark, "stats", None)
         if stats:  # None / empty under --benchmark-disable
-            median = stats.stats.median
-            gbps = case.ideal_bytes() / median / 1e9
+            gbps = case.ideal_bytes() / stats.stats.median / 1e9
             copy = request.getfixturevalue("copy_bandwidth")["GBps"]
             benchmark.extra_info.update(GBps=round(gbps, 2), share_of_copy_bw=round(gbps / copy, 3))
 

@@ -67,10 +67,11 @@ def _row(case: C.Case, name: str, ideal: int | None, n_sets: int) -> dict[str, A
             "family": case.family, "provider": name, "ideal_bytes": ideal, "input_sets": n_sets}
 
 
-def _prepare(case: C.Case, name: str, prov: C.Provider, device: timing.Device, sets: list,
+def prepare(case: C.Case, name: str, prov: C.Provider, device: timing.Device, sets: list,
              log) -> tuple[C.CheckResult, Any]:
     """Make ``prov``'s function, check it (compiles ``compiled``: never timed) and warm its
-    step; returns (the check's result, the step or ``None`` when it is not to be timed)."""
+    step; returns (the check's result, the step or ``None`` when it is not to be timed). The
+    pytest-benchmark suites (``benchmarks/``) prepare each provider with it too."""
     fn = None
     try:
         fn = prov.make(case, device.type)
@@ -126,7 +127,7 @@ def run_case(case: C.Case, provs: dict[str, C.Provider], device: timing.Device, 
             row.update(status="skipped", check="–", error=skip[name])
             continue
         t0 = time.perf_counter()
-        res, step = _prepare(case, name, prov, device, sets, log)
+        res, step = prepare(case, name, prov, device, sets, log)
         if step is not None:
             steps[name], contexts[name] = step, prov.context
         row.update(status=res.status, check=res.mark(), max_error=res.max_error, error=res.error)

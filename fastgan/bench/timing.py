@@ -103,6 +103,45 @@ class Timing:
         return min(self.samples)
 
 
+def calibrate(step: Callable[[], Any], timer: Any, *, warmup_s: float = 0.1, min_warmup_calls: int = 3,
+              min_sample_s: float = 1e-3, budget_s: float = 1.0, min_samples: int = 10,
+              max_samples: int = 200) -> tuple[int, int]:
+    """Warm ``step`` up (at least ``min_warmup_calls`` calls and ``warmup_s`` seconds), then
+    return (calls per sample, so that one lasts at least ``min_sample_s``; samples, so that
+    they last about ``budget_s`` in all, between ``min_samples`` and ``max_samples``)."""
+    t0, calls = time.perf_counter(), 0
+    while calls < min_warmup_calls or time.perf_counter() - t0 < warmup_s:
+        step()
+        calls += 1
+        if calls % 8 == 0:
+            timer.sync()  # on a GPU: the warm-up lasts warmup_s of device work
+    timer.sync()
+    # median of a few short samples: robust to one call hit by another process
+    reps = max(1, min(10, calls // 5))
+    t_call = statistics.median(timer.sample(step, reps) for _ in range(5))
+    n = max(1, math.ceil(min_sample_s / max(t_call, 1e-9)))
+    total = int(min(max_samples, max(min_samples, budget_s / (n * max(t_call, 1e-9)))))
+    return n, total
+
+
+def _round(step: Callable[[], Any], timer: Any, timing: Timing, samples: int, cap_s: float, gc_was: bool) -> None:
+    """One round of one provider: re-warm, then up to ``samples`` samples (garbage collector
+    off), stopping once the round has lasted ``cap_s``."""
+    step()  # re-warm after the other providers ran
+    timer.sync()
+    gc.collect()
+    gc.disable()
+    t_round = time.perf_counter()
+    for _ in range(samples):
+        timing.samples.append(timer.sample(step, timing.calls))
+        # calibration on a busy machine can be far off: never spend more than twice this
+        # round's share of the budget
+        if time.perf_counter() - t_round > cap_s:
+            break
+    if gc_was:
+        gc.enable()
+
+
 def measure(
     steps: dict[str, Callable[[], Any]],
     *,
@@ -135,43 +174,19 @@ def measure(
     timings: dict[str, Timing] = {}
     per_round: dict[str, int] = {}
     for name in names:  # warm-up and calibration
-        step = steps[name]
         with ctx[name]():
-            t0, calls = time.perf_counter(), 0
-            while calls < min_warmup_calls or time.perf_counter() - t0 < warmup_s:
-                step()
-                calls += 1
-                if calls % 8 == 0:
-                    timer.sync()  # on a GPU: the warm-up lasts warmup_s of device work
-            timer.sync()
-            # median of a few short samples: robust to one call hit by another process
-            reps = max(1, min(10, calls // 5))
-            t_call = statistics.median(timer.sample(step, reps) for _ in range(5))
-        n = max(1, math.ceil(min_sample_s / max(t_call, 1e-9)))
-        total = int(min(max_samples, max(min_samples, budget_s / (n * max(t_call, 1e-9)))))
+            n, total = calibrate(steps[name], timer, warmup_s=warmup_s, min_warmup_calls=min_warmup_calls,
+                                 min_sample_s=min_sample_s, budget_s=budget_s, min_samples=min_samples,
+                                 max_samples=max_samples)
         timings[name] = Timing(calls=n)
         per_round[name] = max(1, math.ceil(total / rounds))
     round_cap = max(2.0 * budget_s / rounds, min_sample_s)
     gc_was = gc.isenabled()
     try:
         for r in range(rounds):
-            order = names[r % len(names):] + names[: r % len(names)]
-            for name in order:
-                step, timing = steps[name], timings[name]
+            for name in names[r % len(names):] + names[: r % len(names)]:
                 with ctx[name]():
-                    step()  # re-warm after the other providers ran
-                    timer.sync()
-                    gc.collect()
-                    gc.disable()
-                    t_round = time.perf_counter()
-                    for _ in range(per_round[name]):
-                        timing.samples.append(timer.sample(step, timing.calls))
-                        # calibration on a busy machine can be far off: never spend more than
-                        # twice this round's share of the budget
-                        if time.perf_counter() - t_round > round_cap:
-                            break
-                    if gc_was:
-                        gc.enable()
+                    _round(steps[name], timer, timings[name], per_round[name], round_cap, gc_was)
     finally:
         if gc_was:
             gc.enable()
