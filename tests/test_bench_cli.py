@@ -243,12 +243,29 @@ class _FakeEvent:
         return (end.t - self.t) * 1e3
 
 
+class _ClockEvent(_FakeEvent):
+    """A fake event on a fake clock that only the timed step advances: the timer's arithmetic
+    is checked exactly, with no wall-clock time involved."""
+
+    now = 0.0
+
+    def record(self):
+        super().record()
+        self.t = _ClockEvent.now
+
+
 def test_cuda_event_timer_logic_without_a_gpu():
     syncs = []
-    timer = timing.CudaEventTimer(event=_FakeEvent, synchronize=lambda: syncs.append(1))
+    timer = timing.CudaEventTimer(event=_ClockEvent, synchronize=lambda: syncs.append(1))
     calls = []
-    per_call = timer.sample(lambda: (calls.append(1), time.sleep(0.002)), 3)
-    assert len(calls) == 3 and per_call >= 0.002
+
+    def step():  # 2 ms of fake device time per call
+        calls.append(1)
+        _ClockEvent.now += 0.002
+
+    per_call = timer.sample(step, 3)
+    # the events bracket the 3 calls; elapsed_time's milliseconds become seconds per call
+    assert len(calls) == 3 and per_call == pytest.approx(0.002)
     assert _FakeEvent.log[-3:] == ["record", "record", "event.synchronize"]
     # the interleaved measurement synchronises the device after warm-up and before each round
     t = timing.measure({"a": lambda: None, "b": lambda: None}, timer=timer, warmup_s=0.0, budget_s=0.001,
