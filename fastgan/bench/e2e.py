@@ -62,6 +62,11 @@ def _first_d_loss(trainer: Any) -> float:
     return float(logs["d_loss"]) if "d_loss" in logs else float("nan")
 
 
+def _settings(quick: bool, budget_s: float) -> dict:
+    return dict(budget_s=budget_s, min_samples=5 if quick else 10, rounds=3 if quick else 5,
+                warmup_s=0.05 if quick else 0.1, min_sample_s=0.0)
+
+
 def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, log: Callable[[str], None] = print,
         backends: list[str] | None = None, families: tuple[str, ...] | None = None,
         data: tuple[str, ...] | None = None) -> tuple[list[dict], dict]:
@@ -76,11 +81,12 @@ def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, lo
     """
     families = tuple(families if families is not None else FAMILIES)
     data = tuple(data if data is not None else DATA)
+    dcgan_too = DCGAN in data and "wgan-gp" in families
     try:
         from fastgan.train import make_trainer
     except ImportError as exc:
         log(f"--e2e: fastgan.train is not importable ({exc}): no training steps of fastgan train timed")
-        if DCGAN in data and "wgan-gp" in families:
+        if dcgan_too:
             rows, dc_info = run_dcgan(device, quick=quick, budget_s=budget_s, log=log, backends=backends)
             return rows, {"error": f"fastgan.train is not importable: {exc}", "dcgan": dc_info}
         return [], {"error": f"fastgan.train is not importable: {exc}"}
@@ -88,53 +94,67 @@ def run(device: timing.Device, *, quick: bool = False, budget_s: float = 1.0, lo
     if not fused:
         log(f"--e2e: no fused backend runs on {device.type} here: timing the reference only")
     names = ["reference", *fused]
-    settings = dict(budget_s=budget_s, min_samples=5 if quick else 10, rounds=3 if quick else 5,
-                    warmup_s=0.05 if quick else 0.1, min_sample_s=0.0)
     rows: list[dict] = []
     info: dict[str, Any] = {"backends": names, "data": DATA, "tolerance": TOL,
                             "step": "Trainer.discriminator_step() + Trainer.generator_step()"}
     for fam in families:
         for ds in (d for d in data if d != DCGAN):
-            t0 = time.perf_counter()
-            base = {"family": fam, "data": ds, "model": DATA[ds]}
-            trainers, results = {}, {}
-            for b in names:
-                try:
-                    tr = make_trainer(fam, ds, backend=b, seed=0, device=device.type)
-                    results[b] = _first_d_loss(tr)
-                    device.synchronize()
-                    trainers[b] = tr
-                except Exception as exc:
-                    rows.append({**base, "backend": b, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
-                    log(f"  e2e {fam} {ds} {b}: {type(exc).__name__}: {exc}")
-            ref = results.get("reference")
-            steps, status = {}, {}
-            for b, tr in trainers.items():
-                got = results[b]
-                ok = b == "reference" or (ref is not None and abs(got - ref) <= TOL * max(abs(ref), 1e-3))
-                status[b] = "ok" if ok else "wrong"
-                if ok:
-                    steps[b] = _step(tr)
-                else:
-                    log(f"  e2e {fam} {ds} {b}: first D loss {got:.6g} vs reference {ref:.6g}: not timed")
-            timings = timing.measure(steps, timer=device.timer, **settings) if steps else {}
-            ref_t = timings.get("reference")
-            for b in trainers:
-                row = {**base, "backend": b, "config": "reference" if b == "reference" else "fused", "gp_interval": 1,
-                       "step": "D+G step", "d_steps": 1, "status": status[b], "first_d_loss": results[b]}
-                t = timings.get(b)
-                if t is not None:
-                    row.update(median_s=t.median, iqr_rel=t.iqr_rel, samples=len(t.samples))
-                    if ref_t is not None:
-                        row["ratio_vs_reference"] = ref_t.median / t.median
-                rows.append(row)
-            shown = {b: timing.fmt_time(timings[b].median) for b in timings}
-            log(f"e2e {fam} {ds} ({time.perf_counter() - t0:.0f}s): {shown}")
-            del trainers, steps
-    if DCGAN in data and "wgan-gp" in families:
+            rows += _family_on(fam, ds, names, make_trainer, device, _settings(quick, budget_s), log)
+    if dcgan_too:
         dc_rows, info["dcgan"] = run_dcgan(device, quick=quick, budget_s=budget_s, log=log, backends=backends)
         rows += dc_rows
     return rows, info
+
+
+def _trainers(fam: str, ds: str, names: list[str], make_trainer: Callable[..., Any], device: timing.Device,
+              log: Callable[[str], None], rows: list[dict]) -> tuple[dict, dict]:
+    """One trainer per backend (the same seed) and its first D loss; ``rows`` gets an
+    ``error`` row for each backend that raised. Returns (trainers, first D losses)."""
+    trainers, results = {}, {}
+    base = {"family": fam, "data": ds, "model": DATA[ds]}
+    for b in names:
+        try:
+            tr = make_trainer(fam, ds, backend=b, seed=0, device=device.type)
+            results[b] = _first_d_loss(tr)
+            device.synchronize()
+            trainers[b] = tr
+        except Exception as exc:
+            rows.append({**base, "backend": b, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
+            log(f"  e2e {fam} {ds} {b}: {type(exc).__name__}: {exc}")
+    return trainers, results
+
+
+def _family_on(fam: str, ds: str, names: list[str], make_trainer: Callable[..., Any], device: timing.Device,
+               settings: dict, log: Callable[[str], None]) -> list[dict]:
+    """Check, then time, one D step + one G step of ``fam`` on ``ds`` on every backend."""
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    trainers, results = _trainers(fam, ds, names, make_trainer, device, log, rows)
+    ref = results.get("reference")
+    steps, status = {}, {}
+    for b, tr in trainers.items():
+        got = results[b]
+        ok = b == "reference" or (ref is not None and abs(got - ref) <= TOL * max(abs(ref), 1e-3))
+        status[b] = "ok" if ok else "wrong"
+        if ok:
+            steps[b] = _step(tr)
+        else:
+            log(f"  e2e {fam} {ds} {b}: first D loss {got:.6g} vs reference {ref:.6g}: not timed")
+    timings = timing.measure(steps, timer=device.timer, **settings) if steps else {}
+    ref_t = timings.get("reference")
+    for b in trainers:
+        row = {"family": fam, "data": ds, "model": DATA[ds], "backend": b,
+               "config": "reference" if b == "reference" else "fused", "gp_interval": 1,
+               "step": "D+G step", "d_steps": 1, "status": status[b], "first_d_loss": results[b]}
+        t = timings.get(b)
+        if t is not None:
+            row.update(median_s=t.median, iqr_rel=t.iqr_rel, samples=len(t.samples))
+            if ref_t is not None:
+                row["ratio_vs_reference"] = ref_t.median / t.median
+        rows.append(row)
+    shown = {b: timing.fmt_time(timings[b].median) for b in timings}
+    log(f"e2e {fam} {ds} ({time.perf_counter() - t0:.0f}s): {shown}")
+    return rows
 
 
 def _period(k: int, d_steps: int) -> int:
@@ -163,8 +183,6 @@ def run_dcgan(device: timing.Device, *, quick: bool = False, budget_s: float = 1
     ``steps_per_sample``, ``ratio_vs_reference`` and (fused+lazy) ``ratio_vs_fused``.
     ``samples``: per step, one per interleaved round (default 3 with ``quick``, else 5; a
     round's samples are capped by ``budget_s`` and these steps are long on a CPU)."""
-    from fastgan.bench import dcgan
-
     lazy = tuple(lazy if lazy is not None else LAZY)
     fused = [b for b in C.backends_for(device.type, backends) if b != "reference"]
     if not fused:
@@ -175,15 +193,70 @@ def run_dcgan(device: timing.Device, *, quick: bool = False, budget_s: float = 1
     n = samples if samples is not None else (3 if quick else 5)
     settings = dict(budget_s=budget_s, min_samples=n, rounds=n,
                     warmup_s=0.0, min_warmup_calls=1, min_sample_s=0.0)
-    base = {"family": "wgan-gp", "data": DCGAN, "model": DATA.get(DCGAN, dcgan.DESCRIPTION)}
-    info = {"model": dcgan.DESCRIPTION, "shape": list(dcgan.SHAPE), "z_dim": dcgan.Z_DIM, "batch": dcgan.BATCH,
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    trainers, first = _dcgan_trainers(configs, device, log, rows)
+    status, expected = _dcgan_checks(configs[0], trainers, first, log)
+    steps, per_call = {}, {}
+    for cfg, tr in trainers.items():
+        if status[cfg] != "ok":
+            continue
+        for step_name, d_steps in DCGAN_STEPS:
+            reps = _period(cfg[2], d_steps)
+            one = tr.discriminator_step if d_steps == 1 else tr.train_step
+            steps[(cfg, step_name)] = _repeat(one, reps) if reps > 1 else one
+            per_call[(cfg, step_name)] = reps
+    names = {key: f"{key[0][0]}/{key[0][1]}/k={key[0][2]}/{key[1]}" for key in steps}
+    timed = timing.measure({names[key]: fn for key, fn in steps.items()}, timer=device.timer, **settings) if steps else {}
+    median = {key: timed[names[key]].median / per_call[key] for key in steps if names[key] in timed}
+    for cfg in trainers:
+        for step_name, d_steps in DCGAN_STEPS:
+            key = (cfg, step_name)
+            row = _dcgan_row(cfg, step_name, d_steps, status[cfg], first[cfg]["d_loss"], expected.get(cfg))
+            if key in median:
+                t = timed[names[key]]
+                row.update(median_s=median[key], iqr_rel=t.iqr_rel, samples=len(t.samples),
+                           steps_per_sample=per_call[key])
+                row.update(_dcgan_ratios(cfg, step_name, median))
+            rows.append(row)
+    shown = {names[key]: timing.fmt_time(median[key]) for key in median}
+    log(f"e2e dcgan ({time.perf_counter() - t0:.0f}s): {shown}")
+    return rows, _dcgan_info(n, lazy)
+
+
+def _dcgan_info(n: int, lazy: tuple[int, ...]) -> dict:
+    from fastgan.bench import dcgan
+
+    return {"model": dcgan.DESCRIPTION, "shape": list(dcgan.SHAPE), "z_dim": dcgan.Z_DIM, "batch": dcgan.BATCH,
             "samples_per_step": n,
             "lr": dcgan.LR, "betas": list(dcgan.BETAS), "gp_weight": dcgan.GP_WEIGHT, "n_critic": dcgan.N_CRITIC,
             "lazy_intervals": list(lazy), "data": f"fixed-seed random tensor of {dcgan.POOL} images in [-1, 1]",
             "steps": {"D step": "DCGANTrainer.discriminator_step()",
                       "full step": "5 × DCGANTrainer.discriminator_step() + DCGANTrainer.generator_step()"}}
-    t0 = time.perf_counter()
-    rows: list[dict] = []
+
+
+def _dcgan_row(cfg: tuple, step_name: str, d_steps: int, status: str, first_d_loss: float | None = None,
+               expected: float | None = None, error: str | None = None) -> dict:
+    from fastgan.bench import dcgan
+
+    b, conf, k = cfg
+    row = {"family": "wgan-gp", "data": DCGAN, "model": DATA.get(DCGAN, dcgan.DESCRIPTION), "backend": b,
+           "config": conf, "gp_interval": k, "step": step_name, "d_steps": d_steps, "status": status}
+    if error is not None:
+        row["error"] = error
+    else:
+        row["first_d_loss"] = first_d_loss
+    if expected is not None:
+        row["expected_first_d_loss"] = expected
+    return row
+
+
+def _dcgan_trainers(configs: list[tuple], device: timing.Device, log: Callable[[str], None],
+                    rows: list[dict]) -> tuple[dict, dict]:
+    """One DCGAN trainer per configuration (the same seed) and the logs of its first D step;
+    ``rows`` gets ``error`` rows for a configuration that raised."""
+    from fastgan.bench import dcgan
+
     trainers, first = {}, {}
     for cfg in configs:
         b, conf, k = cfg
@@ -194,20 +267,25 @@ def run_dcgan(device: timing.Device, *, quick: bool = False, budget_s: float = 1
             device.synchronize()
             trainers[cfg] = tr
         except Exception as exc:
-            for step_name, d_steps in DCGAN_STEPS:
-                rows.append({**base, "backend": b, "config": conf, "gp_interval": k, "step": step_name,
-                             "d_steps": d_steps, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
-            log(f"  e2e dcgan {b} {conf} k={k}: {type(exc).__name__}: {exc}")
-    ref = first.get(configs[0])
-    steps, status, expected, per_call = {}, {}, {}, {}
-    for cfg, tr in trainers.items():
+            error = f"{type(exc).__name__}: {exc}"
+            rows += [_dcgan_row(cfg, step_name, d_steps, "error", error=error) for step_name, d_steps in DCGAN_STEPS]
+            log(f"  e2e dcgan {b} {conf} k={k}: {error}")
+    return trainers, first
+
+
+def _dcgan_checks(ref_cfg: tuple, trainers: dict, first: dict, log: Callable[[str], None]) -> tuple[dict, dict]:
+    """The first D loss of each configuration against the reference's (a lazy one's first step
+    runs the penalty with weight k·λ); returns (status, expected first D loss) by configuration."""
+    ref = first.get(ref_cfg)
+    status, expected = {}, {}
+    for cfg in trainers:
         b, conf, k = cfg
         got = first[cfg]["d_loss"]
-        if cfg == configs[0]:
+        if cfg == ref_cfg:
             ok = True
         elif ref is None:
             ok = False
-        else:  # the first step runs the penalty, with weight k·λ
+        else:
             want = ref["d_loss"] if k == 1 else -ref["wasserstein"] + k * ref["gp"]
             expected[cfg] = want
             ok = abs(got - want) <= TOL * max(abs(want), 1e-3)
@@ -215,34 +293,18 @@ def run_dcgan(device: timing.Device, *, quick: bool = False, budget_s: float = 1
         if not ok:
             log(f"  e2e dcgan {b} {conf} k={k}: first D loss {got:.6g} vs {expected.get(cfg, float('nan')):.6g} "
                 "from the reference: not timed")
-            continue
-        for step_name, d_steps in DCGAN_STEPS:
-            reps = _period(k, d_steps)
-            one = tr.discriminator_step if d_steps == 1 else tr.train_step
-            steps[(cfg, step_name)] = _repeat(one, reps) if reps > 1 else one
-            per_call[(cfg, step_name)] = reps
-    names = {key: f"{key[0][0]}/{key[0][1]}/k={key[0][2]}/{key[1]}" for key in steps}
-    timed = timing.measure({names[key]: fn for key, fn in steps.items()}, timer=device.timer, **settings) if steps else {}
-    median = {key: timed[names[key]].median / per_call[key] for key in steps if names[key] in timed}
-    for cfg in trainers:
-        b, conf, k = cfg
-        for step_name, d_steps in DCGAN_STEPS:
-            key = (cfg, step_name)
-            row = {**base, "backend": b, "config": conf, "gp_interval": k, "step": step_name, "d_steps": d_steps,
-                   "status": status[cfg], "first_d_loss": first[cfg]["d_loss"]}
-            if cfg in expected:
-                row["expected_first_d_loss"] = expected[cfg]
-            if key in median:
-                t = timed[names[key]]
-                row.update(median_s=median[key], iqr_rel=t.iqr_rel, samples=len(t.samples),
-                           steps_per_sample=per_call[key])
-                ref_t = median.get((configs[0], step_name))
-                if ref_t is not None:
-                    row["ratio_vs_reference"] = ref_t / median[key]
-                fused_t = median.get(((b, "fused", 1), step_name))
-                if conf == "fused+lazy" and fused_t is not None:
-                    row["ratio_vs_fused"] = fused_t / median[key]
-            rows.append(row)
-    shown = {names[key]: timing.fmt_time(median[key]) for key in median}
-    log(f"e2e dcgan ({time.perf_counter() - t0:.0f}s): {shown}")
-    return rows, info
+    return status, expected
+
+
+def _dcgan_ratios(cfg: tuple, step_name: str, median: dict) -> dict:
+    """``ratio_vs_reference`` and (fused+lazy) ``ratio_vs_fused`` of one timed step."""
+    b, conf, _ = cfg
+    out = {}
+    mine = median[(cfg, step_name)]
+    ref_t = median.get((("reference", "reference", 1), step_name))
+    if ref_t is not None:
+        out["ratio_vs_reference"] = ref_t / mine
+    fused_t = median.get(((b, "fused", 1), step_name))
+    if conf == "fused+lazy" and fused_t is not None:
+        out["ratio_vs_fused"] = fused_t / mine
+    return out
