@@ -17,10 +17,16 @@ The exit status is 1 when a fastgan backend failed its check (or raised), 2 on a
 (the partial results are written). Without tqdm the progress is plain lines, without matplotlib
 there are no plots, without scikit-learn ``--e2e`` leaves out the digits (each said once).
 
-Modules: :mod:`~fastgan.bench.timing` (devices, timers, copy bandwidth, ideal bytes, rotation,
-interleaved timing), :mod:`~fastgan.bench.cases` (cases, inputs, providers, checks),
-:mod:`~fastgan.bench.report` (tables, files), :mod:`~fastgan.bench.plots` (PNG),
-:mod:`~fastgan.bench.e2e` (whole training steps), :mod:`~fastgan.bench.runner` (the run).
+Modules: :mod:`~fastgan.bench.catalogue` (the cases), :mod:`~fastgan.bench.inputs`,
+:mod:`~fastgan.bench.families` (the full losses through fastgan's loss objects),
+:mod:`~fastgan.bench.idioms` (the baselines' operator tables), :mod:`~fastgan.bench.providers`,
+:mod:`~fastgan.bench.checks` (all six re-exported by :mod:`~fastgan.bench.cases`);
+:mod:`~fastgan.bench.timing` (interleaved timing, rotation), :mod:`~fastgan.bench.machine`,
+:mod:`~fastgan.bench.load` (other processes' CPU use), :mod:`~fastgan.bench.devices` (devices,
+timers), :mod:`~fastgan.bench.bandwidth` (copy bandwidth, ideal bytes);
+:mod:`~fastgan.bench.runner` (the run), :mod:`~fastgan.bench.outputs` (its files and printed
+table), :mod:`~fastgan.bench.report` (tables, files), :mod:`~fastgan.bench.plots` (PNG),
+:mod:`~fastgan.bench.e2e` and :mod:`~fastgan.bench.dcgan` (whole training steps).
 This module imports nothing heavy: the command line builds its parser from it cheaply.
 """
 
