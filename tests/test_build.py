@@ -119,7 +119,7 @@ def _cmake_skip_reason() -> str | None:
     if torch.version.cuda:
         home = _cuda_home()
         libdirs = [Path(home, d) for d in ("lib64", "lib", "targets/x86_64-linux/lib")] if home else []
-        missing = [lib for lib in ("cudart", "nvrtc") if not any(d.glob(f"lib{lib}.so*") for d in libdirs)]
+        missing = [lib for lib in ("cudart", "nvrtc") if not any(any(d.glob(f"lib{lib}.so*")) for d in libdirs)]
         if missing:
             return (
                 f"torch {torch.__version__} is a CUDA build, whose CMake config links the CUDA toolkit's "
