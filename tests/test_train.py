@@ -125,14 +125,6 @@ def test_defaults_are_the_published_ones():
         make_trainer("cgan", "swissroll")
 
 
-def test_adam_is_the_fused_implementation_with_the_configured_hyper_parameters():
-    t = make_trainer("gan", "ring8", lr=3e-4, betas=(0.2, 0.8), **TINY)
-    for opt in (t.opt_d, t.opt_g):
-        assert isinstance(opt, torch.optim.Adam) and opt.defaults["fused"] is True
-        assert opt.defaults["lr"] == 3e-4 and opt.defaults["betas"] == (0.2, 0.8)
-    assert isinstance(make_trainer("wgan", "ring8", **TINY).opt_d, torch.optim.RMSprop)
-
-
 def test_tuned_deviations_are_the_stated_ones_and_flags_override_them():
     c = default_config("wgan-gp", "grid25")
     assert c.loss_hparams == {"gp_weight": 0.1, "gp_interval": 4} and c.z_dim == 2 and c.lr_d == c.lr_g == 2e-3

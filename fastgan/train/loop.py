@@ -244,12 +244,6 @@ class Config:
         return self.loss == "cgan"
 
 
-def _fused_adam(device: torch.device) -> bool | None:
-    """Adam's fused implementation where torch has it for ``device`` (CPU and CUDA), else the
-    default."""
-    return True if torch.device(device).type in ("cpu", "cuda") else None
-
-
 def default_config(loss: str, data: str, **overrides: Any) -> Config:
     """The defaults of ``fastgan train --loss LOSS --data DATA`` with ``overrides`` applied:
     the family's published optimiser (:data:`FAMILY_DEFAULTS`), the dataset's networks and
@@ -429,9 +423,7 @@ class Trainer:
     def _optimizer(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
         if self.config.optimizer == "rmsprop":
             return torch.optim.RMSprop(net.parameters(), lr=lr)
-        # fused: one kernel over all of a network's parameters instead of about ten small ops per
-        # parameter tensor (on these MLPs the per-parameter loop is ~15 % of a WGAN-GP step)
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=tuple(self.config.betas), fused=_fused_adam(self.device))
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=tuple(self.config.betas))
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, generator=self.noise_gen, device=self.device)
