@@ -22,6 +22,9 @@
 #
 #   bash benchmarks/cuda_build_check.sh [DIR]
 #
+# Run it in the foreground: started in the background (nohup ... &), Python inherits SIGINT
+# ignored, and tests/test_cli_resume.py's Ctrl-C test, which expects Python's default handler, fails.
+#
 # Environment: PYTHON (the interpreter for the venv, default python3), CUDA_HOME (default
 # /usr/local/cuda: nvcc and the CUDA headers), TORCH_CUDA_ARCH_LIST (default 9.0, the H100/H200),
 # MAX_JOBS, PYTEST_ARGS (default "-q"; e.g. "-q -x" or "-q tests/test_cuda_build.py"),
