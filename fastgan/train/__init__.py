@@ -128,11 +128,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--eval-every", type=nonnegative_int, default=None,
                    help="evaluate every N generator steps for the quality curve and the time to target, "
                    "off the training clock (default 100 on 2-D data, 250 on digits; 0: no curve)")
-    g.add_argument("--threads", type=positive_int, default=None,
-                   help="torch threads, >= 1 (default 1: the networks are small)")
+    g.add_argument("--threads", type=_threads, default=None,
+                   help="torch threads: an integer >= 1, or auto (the default on 2-D data: the faster of 1, 2 "
+                   "and 4 threads, timed while training; the results do not depend on it); 1 on digits "
+                   "and under --distributed")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (there is none without tqdm)")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots (skipped without matplotlib)")
     g.add_argument("--distributed", action="store_true", help="DDP over gloo (run under torchrun)")
+
+
+def _threads(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or auto, got {text!r}") from None
 
 
 def _seed(text: str) -> int:
@@ -281,6 +292,23 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+def _thread_policy(threads: int | str | None, image: bool, distributed: bool, step: int = 0):
+    """Set torch's thread count for the run. ``None`` (no ``--threads``) is ``auto`` on the 2-D
+    data and 1 on digits and under ``--distributed`` (each process is one of several there).
+    ``auto`` returns the :class:`~fastgan.train.threads.ThreadChooser` that ``fit`` feeds with
+    the step times; a number returns ``None``."""
+    import torch
+
+    from fastgan.train.threads import ThreadChooser, auto_counts
+
+    if threads is None:
+        threads = 1 if image or distributed else "auto"
+    if threads == "auto":
+        return ThreadChooser(auto_counts(), first_step=step)
+    torch.set_num_threads(threads)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``fastgan train`` (the hook :mod:`fastgan.cli` calls); the exit status. Every usage
     error is a :class:`~fastgan.cli.UsageError`, raised before training starts."""
@@ -321,10 +349,6 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {out} already holds a run ({', '.join(found)}): pass --resume to continue it "
                              "or --overwrite to replace it (or choose another --out)")
     writable_dir(out)
-    threads = args.threads if args.threads is not None else 1
-    # the networks are small: one thread beats several (splitting costs more than it saves, and
-    # far more on a machine whose cores are shared)
-    torch.set_num_threads(threads)
     progress = not args.no_progress and rank == 0
     if progress and _optional("tqdm") is None:
         print(f"fastgan train: tqdm is not installed: no progress bar ({TRAIN_EXTRA})", file=sys.stderr)
@@ -352,12 +376,13 @@ def run(args: argparse.Namespace) -> int:
             except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as e:
                 raise UsageError(f"--resume: {ckpt} does not fit this run's networks or optimisers "
                                  f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
+        chooser = _thread_policy(args.threads, trainer.data.image, args.distributed, trainer.step)
         if args.distributed:
-            trainer.fit(out, progress=progress)
+            trainer.fit(out, progress=progress, on_step=chooser)
             stopped = None
         else:
             with _StopFlag() as stop:
-                trainer.fit(out, progress=progress, stop=stop)
+                trainer.fit(out, progress=progress, stop=stop, on_step=chooser)
             stopped = stop.signal
         if stopped is not None:
             print(f"fastgan train: stopped ({stopped}) at step {trainer.step} of {cfg.steps}; the checkpoint is "
@@ -365,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
         if trainer.rank == 0:
             result = trainer.final_evaluation()
-            report = summary(trainer, result)
+            report = summary(trainer, result, chooser)
             with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
                 json.dump(report, f, indent=2)
             np.save(os.path.join(out, "samples.npy"), result["samples"])
@@ -393,7 +418,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
+def summary(trainer: Trainer, result: dict[str, Any], threads: Any = None) -> dict[str, Any]:
     """What ``metrics.json`` holds: the run, the final ``metrics``, the quality ``curve``, the
     ``targets`` (each with the first step / training seconds the curve met it) and, for the
     run's own target (the first), ``target``, ``time_to_target`` and ``step_to_target``."""
@@ -423,6 +448,8 @@ def summary(trainer: Trainer, result: dict[str, Any]) -> dict[str, Any]:
         "world_size": trainer.world_size,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # --threads auto: every switch of the thread count as [step, threads]
+        "thread_choices": None if threads is None else [list(c) for c in threads.choices],
         "machine": platform.machine(),
         "metrics": result["metrics"],
         "eval_every": cfg.eval_every,

@@ -510,14 +510,16 @@ class Trainer:
         return row
 
     def fit(self, out_dir: str | None = None, progress: bool = True, stop_at: int | None = None,
-            stop: Callable[[], bool] | None = None) -> None:
+            stop: Callable[[], bool] | None = None, on_step: Callable[[float], None] | None = None) -> None:
         """Train until :attr:`step` reaches ``config.steps`` (or ``stop_at``, to interrupt a run
         on purpose, or until ``stop()`` — asked after every whole step — is true): a progress bar
         with the live losses (where tqdm is installed), the logs recorded every ``log_every``
         steps, a point of the quality curve every ``eval_every`` steps and at ``config.steps``
         (:meth:`record_quality`, on rank 0; off the clock), a checkpoint every ``ckpt_every``
         steps and where training stops (into ``out_dir``; each rank writes its own file under
-        DDP). :attr:`elapsed` grows by the training time only."""
+        DDP). :attr:`elapsed` grows by the training time only. ``on_step`` is called after every
+        step with its duration in seconds (``fastgan train --threads auto`` chooses the thread
+        count with it: :class:`fastgan.train.threads.ThreadChooser`)."""
         cfg = self.config
         end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         bar = None
@@ -535,7 +537,10 @@ class Trainer:
         start: float | None = time.perf_counter()
         try:
             while self.step < end:
+                t_step = time.perf_counter()
                 logs = self.train_step()
+                if on_step is not None:
+                    on_step(time.perf_counter() - t_step)
                 if bar is not None:
                     bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
