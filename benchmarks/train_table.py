@@ -86,11 +86,20 @@ def _further_targets(r: dict) -> str:
     return "; ".join(cells) or "–"
 
 
+def _threads(r: dict) -> str:
+    """``1`` for a fixed count; ``auto: 1→2 (step 29)`` for --threads auto's switches."""
+    choices = r.get("thread_choices")
+    if not choices:
+        return str(r.get("torch_threads", "–"))
+    path = "→".join(str(t) for _, t in choices)
+    return f"auto: {path}" + (f" (first switch at step {choices[1][0]})" if len(choices) > 1 else "")
+
+
 def table(reports: list[dict]) -> str:
     rows = [
         "| family | data | flags | steps | modes | high quality | in requested mode | target | time to target (s) | "
-        "step | other targets | training | whole command | generator steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "step | other targets | training | whole command | generator steps/s | threads |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         m = r["metrics"]
@@ -100,7 +109,8 @@ def table(reports: list[dict]) -> str:
         rows.append(
             f"| {r['loss']} | {r['data']} | {r['flags'] or 'defaults'} | {r['steps']} | {modes} | {_pct(m['high_quality'])} | "
             f"{_pct(m.get('in_requested_mode'))} | {target} | {secs} | {step} | {_further_targets(r)} | "
-            f"{_secs(r['train_seconds'])} s | {r['wall_seconds']:.0f} s | {r['generator_steps_per_s']:.0f} |"
+            f"{_secs(r['train_seconds'])} s | {r['wall_seconds']:.0f} s | {r['generator_steps_per_s']:.0f} | "
+            f"{_threads(r)} |"
         )
     return "\n".join(rows) + "\n"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import io
 import json
 import math
 import os
@@ -278,9 +279,20 @@ def _subcommand_module(name: str):
 def run_subcommand(prog: str, run: Any, args: argparse.Namespace) -> int:
     """``run(args)`` (a sub-command's hook); its exit status, or 2 with one line on stderr for
     a :class:`UsageError` — the one place usage errors become an exit status — and 130 with
-    one line for a Ctrl-C the sub-command did not handle itself."""
+    one line for a Ctrl-C the sub-command did not handle itself; 141, quietly, when standard
+    output is a pipe whose reader has gone (``fastgan info | head``)."""
     try:
-        return int(run(args) or 0)
+        status = int(run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (``fastgan info | head``): stop quietly, with the status a
+        # command killed by SIGPIPE has, and send what Python still flushes at exit nowhere
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+        return 141
     except UsageError as exc:
         sys.stdout.flush()
         print(f"{prog}: {one_line(exc)}", file=sys.stderr, flush=True)

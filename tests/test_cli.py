@@ -51,3 +51,15 @@ def test_unknown_command_fails():
 def test_main_in_process(capsys):
     assert cli.main(["info"]) == 0
     assert "backends:" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``fastgan info | head``: no traceback when the reader has gone before fastgan writes
+    (``true`` exits at once, long before fastgan has imported torch)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(f"({sys.executable} -m fastgan info; echo status=$? >&2) | true", shell=True,
+                       capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+    assert "status=141" in r.stderr, r.stderr

@@ -203,7 +203,7 @@ def test_fit_stops_after_a_whole_step_and_saves(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 3
 
 
-def test_ctrl_c_saves_the_checkpoint_and_resume_finishes(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_saves_the_checkpoint_and_resume_finishes(tmp_path, capsys, monkeypatch, request):
     out = tmp_path / "run"
     real_step = Trainer.train_step
 
@@ -214,6 +214,10 @@ def test_ctrl_c_saves_the_checkpoint_and_resume_finishes(tmp_path, capsys, monke
         return logs
 
     monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    # Ctrl-C as in a terminal, whatever this test runner was started with (a background job
+    # starts with it ignored, and fastgan train leaves an ignored signal ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     capsys.readouterr()
     assert cli.main(["train", *TINY, "--steps", "6", "--out", str(out)]) == 130
     err = capsys.readouterr().err
@@ -224,3 +228,20 @@ def test_ctrl_c_saves_the_checkpoint_and_resume_finishes(tmp_path, capsys, monke
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     assert cli.main(["train", *TINY, "--steps", "6", "--out", str(out), "--resume"]) == 0
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 6
+
+
+def test_an_ignored_ctrl_c_stays_ignored(tmp_path, monkeypatch, request):
+    """A background job starts with SIGINT ignored: fastgan train does not take it over."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    seen = []
+    real_step = Trainer.train_step
+
+    def step_and_look(self):
+        seen.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", step_and_look)
+    assert cli.main(["train", *TINY, "--steps", "3", "--out", str(tmp_path / "run")]) == 0
+    assert seen and all(i is signal.SIG_IGN for i, _ in seen)
+    assert all(getattr(t, "__name__", "") == "_handle" for _, t in seen)  # SIGTERM still stops the run

@@ -258,7 +258,8 @@ def _existing_checkpoints(out: str) -> list[str]:
 
 class _StopFlag:
     """Ctrl-C or SIGTERM while training: stop after the current step (a second Ctrl-C stops at
-    once). Installed only in the main thread of a single-process run."""
+    once). Installed only in the main thread of a single-process run, and never over a signal
+    the process ignores (a shell starts background jobs with Ctrl-C ignored: it stays so)."""
 
     def __init__(self) -> None:
         self.signal: str | None = None
@@ -270,7 +271,8 @@ class _StopFlag:
 
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
