@@ -375,13 +375,19 @@ def _report_of_default_run(tmp_path, loss, data):
 
 
 def test_wgan_gp_on_grid25_reaches_the_quality_target_with_the_defaults(tmp_path):
-    """The grid25 target (fastgan.train.metrics.TARGETS): >= 24/25 modes and >= 80 %
-    high-quality samples at the end, and the time to it measured (about 2 minutes)."""
+    """The grid25 targets (fastgan.train.metrics.TARGETS): >= 24/25 modes and >= 80 %
+    high-quality samples at the end, and the time to it measured; 25/25 and >= 90 % reached
+    (about a minute)."""
     report = _report_of_default_run(tmp_path, "wgan-gp", "grid25")
     m = report["metrics"]
     assert m["modes"] >= 24 and m["high_quality"] >= 0.80, m
     assert report["targets"][0]["met_at_end"] and report["time_to_target"] is not None, report["targets"]
     assert 0 < report["time_to_target"] <= report["train_seconds"]
+    # the stricter bar for WGAN-GP (25/25 and >= 90 %) is reached during the run too (step 3800
+    # here; 3800-4200 over seeds and rounding; >= 95 % at the end depends on the rounding, so
+    # it is measured in the README's table, not asserted)
+    strict = report["targets"][1]
+    assert strict["reached"] and strict["step"] <= report["steps"], report["targets"]
 
 
 def test_cgan_on_grid25_lands_in_the_requested_mode_with_the_defaults(tmp_path):
