@@ -119,17 +119,19 @@ def test_switching_threads_while_training_changes_no_weight(loss, data):
         assert torch.equal(p, q)
 
 
-def test_the_cli_records_its_choices(tmp_path):
+def test_the_cli_records_its_choices_and_gives_the_threads_back(tmp_path):
     n = torch.get_num_threads()
     try:
+        torch.set_num_threads(3)  # the caller's own setting
         out = tmp_path / "run"
         args = ["train", "--loss", "gan", "--data", "ring8", "--steps", "30", "--width", "16", "--no-progress",
                 "--no-plots", "--out", str(out)]
         assert train_main(args[1:]) == 0
+        assert torch.get_num_threads() == 3
         m = json.loads((out / "metrics.json").read_text())
         assert m["thread_choices"][0] == [0, 1] and all(t in auto_counts() for _, t in m["thread_choices"])
         assert train_main([*args[1:], "--threads", "2", "--overwrite"]) == 0
         m = json.loads((out / "metrics.json").read_text())
-        assert m["thread_choices"] is None and m["torch_threads"] == 2
+        assert m["thread_choices"] is None and m["torch_threads"] == 2 and torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(n)

@@ -361,6 +361,7 @@ def run(args: argparse.Namespace) -> int:
         plots_wanted = False
 
     # ---- the run
+    caller_threads = torch.get_num_threads()  # given back at the end (main() may be a library call)
     dist = None
     finished = False  # every rank reached the end: they can meet before the group is torn down
     if args.distributed:
@@ -413,6 +414,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
         finished = True
     finally:
+        torch.set_num_threads(caller_threads)
         if dist is not None and dist.is_initialized():
             if finished:  # no rank tears gloo down while another still talks to it
                 dist.barrier()
