@@ -72,7 +72,7 @@ def test_grad_norm_penalty_dtypes(dtype, one_sided):
     _close(fastgan.ops.grad_norm_penalty(g, 1.0, one_sided), (t**2).mean(), dtype)
 
 
-def test_grad_norm_penalty_accumulates_in_fp32_for_half():
+def test_grad_norm_penalty_sums_half_inputs_in_a_wider_type():
     # 4096 elements of 0.01 in fp16: naive fp16 sums of squares lose digits; a wider sum does not
     # (the penalty's sums of squares are fp64 for every dtype: docs/design.md §6)
     g = torch.full((2, 4096), 0.01, dtype=torch.float16)
