@@ -326,3 +326,31 @@ def test_training_step_has_no_host_sync(name):
         loss.after_discriminator_step(D)
         g_loss, g_logs = loss.generator_loss(D, G(z), labels)
         g_loss.backward()
+
+
+@pytest.mark.parametrize("center, one_sided", [(2.0, False), (None, True)])
+def test_wgan_gp_loss_object_uses_its_center_and_one_sided_penalty(center, one_sided):
+    """``losses.create("wgan-gp", center=…, one_sided=…)`` is the penalty the paper oracle
+    computes with those values, not the default two-sided penalty around 1."""
+    import copy
+
+    import paper
+
+    G, D, real, z, _ = _setup("wgan-gp")
+    fake = G(z).detach()
+    D64 = copy.deepcopy(D).double()  # the oracle's float64 copy of the critic
+    torch.manual_seed(123)
+    alpha = torch.rand(B)
+    norms = torch.stack([g.detach().norm() for g in paper.input_gradients(D64, paper.interpolate(real, fake, alpha))])
+    if center is None:  # a center among the norms: the one-sided penalty drops the smaller ones
+        center = float(norms.median())
+    assert (norms < center).any() and (norms > center).any() or not one_sided
+    loss = losses.create("wgan-gp", gp_weight=7.0, center=center, one_sided=one_sided)
+    torch.manual_seed(123)
+    d_loss, logs = loss.discriminator_loss(D, real, fake)
+    critic = paper.wgan_critic_loss(D64(real.double()), D64(fake.double()))
+    gp = paper.gradient_penalty(D64, real, fake, alpha, weight=7.0, center=center, one_sided=one_sided)
+    default_gp = paper.gradient_penalty(D64, real, fake, alpha, weight=7.0)
+    torch.testing.assert_close(logs["gp"].double(), gp, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(d_loss.double(), critic + gp, rtol=1e-5, atol=1e-7)
+    assert not torch.isclose(gp, default_gp, rtol=1e-3)  # the test can tell them apart
