@@ -88,11 +88,23 @@ def test_three_counts_pick_the_fastest():
     assert c.current == 4
 
 
-@pytest.mark.parametrize("bad", [{"counts": []}, {"counts": [0, 1]}, {"probe_steps": 0}, {"warmup": 0}])
+@pytest.mark.parametrize("bad", [{"counts": []}, {"counts": [0, 1]}, {"probe_steps": 0}, {"warmup": 0},
+                                 {"probe_every": 2.5}, {"abort_factor": 1.0}, {"slowdown": float("nan")},
+                                 {"min_gain": 1.0}, {"max_interval": 0}])
 def test_bad_arguments_are_refused(bad):
     kw = {"counts": (1, 2), **bad}
     with pytest.raises(ValueError, match=next(iter(bad))):
         ThreadChooser(kw.pop("counts"), set_threads=lambda n: None, **kw)
+
+
+def test_a_step_time_that_is_not_a_duration_is_not_timed():
+    m = Machine({1: 0.010, 2: 0.007})
+    c = chooser_on(m)
+    for bad in (float("nan"), -1.0, float("inf")):
+        c(bad)
+    assert c.steps == 3 and c.current == 1 and not c.probing
+    m.run(c, 200)
+    assert c.current == 2
 
 
 def test_auto_counts_follow_the_cores():

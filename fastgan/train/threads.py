@@ -72,9 +72,15 @@ class ThreadChooser:
         counts = list(dict.fromkeys(int(c) for c in counts))
         if not counts or min(counts) < 1:
             raise ValueError(f"counts must be thread counts >= 1, got {list(counts)}")
-        for name, value in (("probe_every", probe_every), ("probe_steps", probe_steps), ("warmup", warmup)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        for name, value in (("probe_every", probe_every), ("probe_steps", probe_steps), ("warmup", warmup),
+                            ("max_interval", max_interval)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, value in (("abort_factor", abort_factor), ("slowdown", slowdown)):
+            if not value > 1:  # also refuses NaN
+                raise ValueError(f"{name} must be > 1, got {value!r}")
+        if not 0 <= min_gain < 1:
+            raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
         self.counts = counts
         self.probe_every, self.probe_steps, self.warmup = probe_every, probe_steps, warmup
         self.abort_factor, self.min_gain, self.max_interval = abort_factor, min_gain, max_interval
@@ -99,8 +105,11 @@ class ThreadChooser:
         return self._probing is not None
 
     def __call__(self, seconds: float) -> None:
-        """Record one training step of ``seconds`` and decide the threads of the next."""
+        """Record one training step of ``seconds`` and decide the threads of the next (a
+        duration that is not a finite number >= 0 counts the step but is not timed)."""
         self.steps += 1
+        if not 0 <= seconds < float("inf"):
+            return
         if self._probing is None:
             self._recent.append(seconds)
             self._since += 1
