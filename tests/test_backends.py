@@ -73,13 +73,14 @@ def test_failed_selection_keeps_previous():
 @pytest.fixture
 def fake_cpu_backend(monkeypatch):
     """Pretend a compiled cpu backend exists and implements grad_norm_penalty, through the same
-    registry the real one will use; record its calls."""
+    registry the real one will use; record its calls. It returns the reference's value plus
+    1000, so a caller's result shows which backend produced it."""
     calls = []
     reference = backends._IMPLS["reference"]["grad_norm_penalty"]
 
     def spy(grads, center, one_sided):
         calls.append((tuple(grads.shape), center, one_sided))
-        return reference(grads, center, one_sided)
+        return reference(grads, center, one_sided) + 1000.0
 
     monkeypatch.setattr(backends, "_RESOLVED", {})  # resolve() caches its choices
     monkeypatch.setitem(backends._IMPLS, "cpu", {"grad_norm_penalty": spy})
@@ -94,7 +95,8 @@ def test_auto_picks_registered_backend_for_device(fake_cpu_backend):
     assert backends.resolve("grad_norm_penalty", g.device)[0] == "cpu"
     out = FG.gradient_norm_penalty(g, center=0.5, one_sided=True)
     assert fake_cpu_backend == [((3, 5), 0.5, True)]
-    torch.testing.assert_close(out, backends._IMPLS["reference"]["grad_norm_penalty"](g, 0.5, True))
+    # the caller gets the backend's result (the spy's mark), not a reference computed beside it
+    torch.testing.assert_close(out, backends._IMPLS["reference"]["grad_norm_penalty"](g, 0.5, True) + 1000.0)
     # the families use the same seam
     FG.r1_penalty(lambda x: x.square().sum(1), g)
     assert len(fake_cpu_backend) == 2
@@ -102,7 +104,7 @@ def test_auto_picks_registered_backend_for_device(fake_cpu_backend):
     assert backends.resolve("interpolate", g.device)[0] == "reference"
     # a fixed selection overrides auto
     with fastgan.use_backend("reference"):
-        FG.gradient_norm_penalty(g)
+        assert FG.gradient_norm_penalty(g) < 1000.0  # the reference's own value
     assert len(fake_cpu_backend) == 2
     with fastgan.use_backend("cpu"):
         FG.gradient_norm_penalty(g)

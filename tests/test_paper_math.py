@@ -267,18 +267,24 @@ def test_no_host_sync(name, kwargs, make):
 # --------------------------------------------------------------------------- specific checks
 
 
-def test_gan_losses_stable_for_large_logits():
-    real = torch.tensor([200.0, -200.0, 0.0], dtype=F64, requires_grad=True)
-    fake = torch.tensor([-300.0, 300.0, 1.0], dtype=F64, requires_grad=True)
-    for fn in ("gan_discriminator_loss",):
-        out = getattr(F, fn)(real, fake)
-        ref = getattr(paper, fn)(real, fake)
-        assert torch.isfinite(out)
-        assert_close(out, ref, **TOL[F64])
+@pytest.mark.parametrize("dtype, scale", [(F64, 1000.0), (F32, 100.0)], ids=["f64", "f32"])
+def test_gan_losses_stable_for_large_logits(dtype, scale):
+    """Logits whose exp overflows in their own dtype (exp(1000) in fp64, exp(100) in fp32): the
+    losses and their gradients stay finite and equal the oracle's (which works in fp64 with a
+    stable softplus)."""
+    real = torch.tensor([scale, -scale, 0.0], dtype=dtype, requires_grad=True)
+    fake = torch.tensor([-scale, scale, 1.0], dtype=dtype, requires_grad=True)
+    naive = torch.log1p(torch.exp(fake.detach()))
+    assert not torch.isfinite(naive).all()  # the inputs do saturate: a naive softplus gives inf
+    out = F.gan_discriminator_loss(real, fake)
+    assert torch.isfinite(out)
+    assert_close(out.double(), paper.gan_discriminator_loss(real, fake), **TOL[dtype])
+    for g_out in torch.autograd.grad(out, [real, fake]):
+        assert torch.isfinite(g_out).all()
     for sat in (False, True):
         out = F.gan_generator_loss(fake, saturating=sat)
         assert torch.isfinite(out)
-        assert_close(out, paper.gan_generator_loss(fake, saturating=sat), **TOL[F64])
+        assert_close(out.double(), paper.gan_generator_loss(fake, saturating=sat), **TOL[dtype])
         (g,) = torch.autograd.grad(out, fake)
         assert torch.isfinite(g).all()
 
@@ -612,6 +618,22 @@ def test_gradient_penalty_random_alpha_is_seeded_and_in_range():
     assert torch.isfinite(first) and first >= 0
     third = F.gradient_penalty(critic, real, fake)  # a fresh draw gives another value
     assert (third - first).abs() > 1e-9
+    # in range: every interpolate the critic sees is real_b·ε_b + fake_b·(1 − ε_b) with one
+    # ε_b per sample, in [0, 1]
+    seen = []
+
+    def recording(x):
+        seen.append(x.detach().clone())
+        return critic(x)
+
+    for seed in range(20):
+        torch.manual_seed(seed)
+        F.gradient_penalty(recording, real, fake)
+    eps = torch.stack([((x - fake) / (real - fake)) for x in seen])  # (draws, B, features)
+    assert_close(eps, eps[..., :1].expand_as(eps), rtol=1e-9, atol=1e-9)  # one ε per sample
+    eps = eps[..., 0]
+    assert (eps >= 0).all() and (eps <= 1).all()
+    assert eps.min() < 0.1 and eps.max() > 0.9  # and they cover the range
 
 
 # --------------------------------------------------------------------------- clip_weights_
