@@ -15,10 +15,7 @@ import torch
 import fastgan
 import fastgan.functional as FG
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 from fastgan import backends
 
 

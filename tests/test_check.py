@@ -13,10 +13,7 @@ import torch
 import fastgan
 from fastgan import backends, check
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 #: Backends whose implementations can be swapped for a broken one while the reference (the
 #: expected values) stays intact: the compiled ones that run at full speed here (the check's

@@ -22,10 +22,7 @@ import fastgan
 import fastgan.functional as FG
 from fastgan import amp
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 #: the tests of the compiled cpu kernels in a graph (the dynamic-shape tests below run on the
 #: reference backend everywhere)

@@ -26,10 +26,7 @@ import fastgan
 import fastgan.functional as FG
 from fastgan import amp, check, losses
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 F64, F32, BF16, F16 = torch.float64, torch.float32, torch.bfloat16, torch.float16
 BACKEND_PARAMS = [pytest.param(b, id=b) for b in kc.BACKENDS]

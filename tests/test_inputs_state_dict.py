@@ -16,10 +16,7 @@ from torch import nn
 
 from fastgan import losses
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests.test_losses import NON_DEFAULT_HPARAMS as HP
-except ImportError:  # pragma: no cover
-    from test_losses import NON_DEFAULT_HPARAMS as HP
+from test_losses import NON_DEFAULT_HPARAMS as HP
 OTHER_HP = {
     "gan": {"saturating": False},
     "wgan": {"clip_value": 0.5},

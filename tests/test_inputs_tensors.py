@@ -20,10 +20,7 @@ import fastgan
 import fastgan.functional as FG
 from fastgan import amp, losses
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 B = 4
 

@@ -25,10 +25,7 @@ from torch.utils._pytree import tree_map
 import fastgan
 from fastgan import backends
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 dtype_params = [pytest.param(d, id=kc.DTYPE_IDS[d]) for d in kc.DTYPES]
 backend_params = [pytest.param(b, id=b) for b in kc.BACKENDS]

@@ -17,10 +17,7 @@ from torch.testing import assert_close
 
 import fastgan.functional as F
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import paper
-except ImportError:  # pragma: no cover
-    import paper
+import paper
 
 F64, F32 = torch.float64, torch.float32
 DTYPES = [pytest.param(F64, id="f64"), pytest.param(F32, id="f32")]

@@ -40,10 +40,7 @@ import fastgan
 import fastgan.functional as FG
 from fastgan import check as fcheck
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 F64 = torch.float64
 BACKEND_PARAMS = [pytest.param(b, id=b) for b in kc.BACKENDS]

@@ -15,10 +15,7 @@ import torch
 
 from fastgan import cli
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests.test_train import _assert_identical
-except ImportError:  # pragma: no cover
-    from test_train import _assert_identical
+from test_train import _assert_identical
 from fastgan.train import Trainer, default_config, make_trainer
 from fastgan.train import metrics as M
 from fastgan.train.loop import EVAL_EVERY, read_checkpoint

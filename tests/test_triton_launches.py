@@ -13,10 +13,7 @@ import torch
 
 import fastgan
 
-try:
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 pytestmark = pytest.mark.skipif("triton" not in fastgan.available_backends(), reason="the triton backend is not available here")
 

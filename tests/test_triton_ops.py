@@ -12,10 +12,7 @@ from torch.utils._pytree import tree_map
 
 import fastgan
 
-try:
-    from tests import kernel_cases as kc
-except ImportError:  # pragma: no cover
-    import kernel_cases as kc
+import kernel_cases as kc
 
 pytestmark = pytest.mark.skipif("triton" not in fastgan.available_backends(), reason="the triton backend is not available here")
 

@@ -13,10 +13,7 @@ from torch.testing import assert_close
 
 import fastgan.functional as F
 
-try:  # tests/ as a package or as a plain directory on sys.path
-    from tests import paper
-except ImportError:  # pragma: no cover
-    import paper
+import paper
 
 F64 = torch.float64
 TOL = dict(rtol=1e-10, atol=1e-12)
