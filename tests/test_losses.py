@@ -357,3 +357,20 @@ def test_wgan_gp_loss_object_uses_its_center_and_one_sided_penalty(center, one_s
     torch.testing.assert_close(logs["gp"].double(), gp, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(d_loss.double(), critic + gp, rtol=1e-5, atol=1e-7)
     assert not torch.isclose(gp, default_gp, rtol=1e-3)  # the test can tell them apart
+
+
+def test_alternate_runs_n_critic_discriminator_steps_then_one_generator_step():
+    calls = []
+
+    def d_step():
+        calls.append("d")
+        return {"d_loss": torch.tensor(float(len(calls))), "shared": torch.tensor(0.0)}
+
+    def g_step():
+        calls.append("g")
+        return {"g_loss": torch.tensor(9.0), "shared": torch.tensor(1.0)}
+
+    logs = losses.alternate(3, d_step, g_step)
+    assert calls == ["d", "d", "d", "g"]
+    assert logs["d_loss"].item() == 3.0 and logs["g_loss"].item() == 9.0 and logs["shared"].item() == 1.0
+    assert losses.alternate(losses.create("wgan-gp").n_critic, d_step, g_step) and calls.count("d") == 8

@@ -139,7 +139,4 @@ class DCGANTrainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """``n_critic`` (5) critic steps, then one generator step: one full step."""
-        d_logs: dict[str, torch.Tensor] = {}
-        for _ in range(self.n_critic):
-            d_logs = self.discriminator_step()
-        return {**d_logs, **self.generator_step()}
+        return losses.alternate(self.n_critic, self.discriminator_step, self.generator_step)

@@ -493,10 +493,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """``n_critic`` discriminator steps, then one generator step; the merged logs."""
-        d_logs: dict[str, torch.Tensor] = {}
-        for _ in range(self.n_critic):
-            d_logs = self.discriminator_step()
-        return {**d_logs, **self.generator_step()}
+        return fl.alternate(self.n_critic, self.discriminator_step, self.generator_step)
 
     # ----------------------------------------------------------------------------------- fit
     def record(self, logs: dict[str, torch.Tensor]) -> dict[str, float]:
