@@ -26,7 +26,9 @@ import json, sys, time
 import torch
 torch.set_num_threads(1)
 import fastgan, fastgan.functional as FG
-from fastgan import ops
+# the operators' public functions: fastgan.functional (>= 0.2) or fastgan.ops (0.1), so that
+# either tree can be timed
+ops = FG if hasattr(FG, "adversarial_loss") else fastgan.ops
 
 def timed(fn, reps):
     for _ in range(max(3, reps // 10)):

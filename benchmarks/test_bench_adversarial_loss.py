@@ -1,4 +1,4 @@
-"""Benchmark of ``fastgan.ops.adversarial_loss(real, fake, kind)`` for every kind, on (64, 1)
+"""Benchmark of ``fastgan.functional.adversarial_loss(real, fake, kind)`` for every kind, on (64, 1)
 logits and 64x1x30x30 PatchGAN maps, forward + backward w.r.t. real and fake.
 
 Providers: eager_idiom, best_eager, compiled (torch.compile of the reference), fastgan_<backend>

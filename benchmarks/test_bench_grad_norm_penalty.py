@@ -1,4 +1,4 @@
-"""Benchmark of ``fastgan.ops.grad_norm_penalty(grads)`` (center 1, two-sided),
+"""Benchmark of ``fastgan.functional.grad_norm_penalty(grads)`` (center 1, two-sided),
 forward + backward w.r.t. grads.
 
 Providers: eager_idiom, best_eager, compiled (torch.compile of the reference), fastgan_<backend>

@@ -1,4 +1,4 @@
-"""Benchmark of ``fastgan.ops.interpolate(real, fake, alpha)``,
+"""Benchmark of ``fastgan.functional.interpolate(real, fake, alpha)``,
 forward + backward w.r.t. real, fake and alpha.
 
 Providers: eager_idiom, best_eager, compiled (torch.compile of the reference), fastgan_<backend>

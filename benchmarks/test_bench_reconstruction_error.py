@@ -1,4 +1,4 @@
-"""Benchmark of ``fastgan.ops.reconstruction_error(x, recon, p)``, p = 1 and 2,
+"""Benchmark of ``fastgan.functional.reconstruction_error(x, recon, p)``, p = 1 and 2,
 forward + backward w.r.t. x and recon.
 
 Providers: eager_idiom, best_eager, compiled (torch.compile of the reference), fastgan_<backend>

@@ -35,22 +35,14 @@ disabled one) this is :func:`fastgan.functional.gradient_penalty` (bitwise), whi
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from fastgan import functional as FG
-
-# the operator module (fastgan.ops re-exports a function of the same name)
-_gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
+from fastgan import _penalties
 
 __all__ = ["gradient_penalty"]
-
-
-def _autocast_state(device_type: str) -> tuple[bool, torch.dtype]:
-    return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
 
 
 def gradient_penalty(
@@ -83,30 +75,8 @@ def gradient_penalty(
     """
     if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
-    # the same checks and interpolation as functional.gradient_penalty, with or without a scaler
-    FG._check_critic(critic)
-    x_hat, weight, center, one_sided = FG._penalty_inputs(
-        real, fake, alpha, weight, center, one_sided, mixed_precision=True
+    # the one implementation of the penalty (fastgan.functional.gradient_penalty's too), with
+    # real and fake allowed to differ in precision outside autocast as well
+    return _penalties.gradient_penalty(
+        critic, real, fake, weight, center, one_sided, alpha, critic_kwargs, scaler=scaler, mixed_precision=True
     )
-    if scaler is None or not scaler.is_enabled():
-        grads = FG._input_gradients(critic, x_hat, critic_kwargs)
-        return weight * _gnp_op._call(grads, center, one_sided)
-
-    device_type = real.device.type
-    enabled, amp_dtype = _autocast_state(device_type)
-    with torch.enable_grad():
-        x_hat = FG._grad_leaf(x_hat)
-        # 1. the critic's forward, under the caller's autocast state
-        with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
-            out = critic(x_hat, **critic_kwargs)
-        FG._check_critic_output(out)
-        # 2. the scaled input gradient, outside autocast (the recipe's autograd.grad)
-        with torch.autocast(device_type, enabled=False):
-            scaled_grads = FG._grad_of_input(scaler.scale(out.float().sum()), x_hat)
-            # 3. unscale with ordinary arithmetic; the scale as a tensor (no host sync)
-            scale = scaler.scale(torch.ones((), dtype=torch.float32, device=real.device))
-            grads = scaled_grads * (1.0 / scale).to(scaled_grads.dtype)
-        # 4. the penalty, under autocast as in the recipe (fastgan accumulates in fp32)
-        with torch.autocast(device_type, dtype=amp_dtype, enabled=enabled):
-            penalty = weight * _gnp_op._call(grads, center, one_sided)
-    return penalty

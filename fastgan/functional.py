@@ -23,20 +23,21 @@ backend selected by :func:`fastgan.use_backend`.
 
 from __future__ import annotations
 
-import importlib
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
+from fastgan import _penalties
 from fastgan import _validation as v
-from fastgan import backends
-# The op modules by module path: ``fastgan.ops`` re-exports functions of the same names.
-_adv_op = importlib.import_module("fastgan.ops.adversarial_loss")
-_gnp_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
-_interp_op = importlib.import_module("fastgan.ops.interpolate")
-_rec_op = importlib.import_module("fastgan.ops.reconstruction_error")
+from fastgan.ops import adversarial_loss as _adversarial_loss_op
+# The operators' functions: defined with their operators (fastgan/ops/<op>.py), public here.
+from fastgan.ops.adversarial_loss import adversarial_loss
+from fastgan.ops.grad_norm_penalty import grad_norm_penalty
+from fastgan.ops.interpolate import interpolate
+from fastgan.ops.reconstruction_error import reconstruction_error
 
 __all__ = [
     "gan_discriminator_loss",
@@ -45,7 +46,7 @@ __all__ = [
     "wgan_generator_loss",
     "clip_weights_",
     "interpolate",
-    "gradient_norm_penalty",
+    "grad_norm_penalty",
     "gradient_penalty",
     "r1_penalty",
     "lsgan_discriminator_loss",
@@ -59,9 +60,10 @@ __all__ = [
     "began_discriminator_loss",
     "began_generator_loss",
     "began_update",
+    "adversarial_loss",
 ]
 
-_adv = _adv_op._call
+_adv = _adversarial_loss_op.call  # the checks are each family's own
 
 
 # ----------------------------------------------------------------------------------- GAN / CGAN
@@ -130,142 +132,17 @@ def clip_weights_(parameters: nn.Module | torch.Tensor | Iterable[torch.Tensor],
 
 
 # ------------------------------------------------------------------------------------- WGAN-GP
-def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Per-sample interpolation ``x̂_b = fake_b + alpha_b (real_b − fake_b)``. ``real`` and
-    ``fake`` have the same shape (B, …), dtype and device; ``alpha`` has shape (B,), ``real``'s
-    dtype (any floating dtype under autocast) and device. Differentiable w.r.t. all three
-    inputs."""
-    _interp_op.validate(real, fake, alpha)
-    return _interp_op._call(real, fake, alpha)
-
-
 def gradient_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: bool = False) -> torch.Tensor:
-    """``mean_b φ(‖g_b‖₂ − center)`` with the norm per sample over all non-batch dimensions;
-    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``; ``center`` is a finite number >= 0. A sample
-    whose norm is 0 gets a finite (0) gradient."""
-    center, one_sided = _gnp_op.validate(grads, center, one_sided)
-    return _gnp_op._call(grads, center, one_sided)
-
-
-def _input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
-    """∇x Σ critic(x), differentiable w.r.t. the critic's parameters (so the penalty
-    back-propagates into them); ``x`` is a tensor without autograd history (the caller detached
-    it), which is not modified.
-
-    Eagerly this is ``torch.autograd.grad(..., create_graph=True)``. While ``torch.compile`` or
-    ``torch.export`` traces, it is ``torch.func.grad`` instead: an autograd.grad with
-    ``create_graph`` cannot be traced into a graph (AOTAutograd would need the backward of a
-    backward), ``torch.func.grad`` is traced into plain operations that AOTAutograd
-    differentiates once — so the penalty compiles into one graph with the eager values. Under a
-    ``torch.func`` transform it is ``torch.func.grad`` too (``autograd.grad`` does not compose
-    with them), so the penalties work under ``torch.func.grad`` / ``vmap`` / … as well."""
-    _check_critic(critic)
-    if torch.compiler.is_compiling() or backends.functorch_active():
-        return torch.func.grad(lambda v: _critic_total(critic, v, critic_kwargs))(x)
-    with torch.enable_grad():
-        x = _grad_leaf(x)
-        return _grad_of_input(_critic_total(critic, x, critic_kwargs), x)
-
-
-def _grad_leaf(x: torch.Tensor) -> torch.Tensor:
-    """``x`` as a new leaf that requires grad (``x`` itself is not modified). Autograd does not
-    run under ``torch.inference_mode()``: a clear error there; an inference tensor made earlier
-    is copied into a normal one."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "the gradient penalties differentiate the critic w.r.t. its input, which autograd "
-            "cannot do under torch.inference_mode(); call them outside it (torch.no_grad() is fine)"
+    """Deprecated name of :func:`grad_norm_penalty` (the operator's one name); it will be removed
+    in the next release."""
+    if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
+        warnings.warn(
+            "fastgan.functional.gradient_norm_penalty is deprecated and will be removed in the next "
+            "release; use fastgan.functional.grad_norm_penalty (the same function)",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    if x.is_inference():
-        x = x.clone()
-    return x.detach().requires_grad_(True)
-
-
-def _critic_total(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
-    """Σ critic(x), the critic's output checked."""
-    out = critic(x, **critic_kwargs)
-    _check_critic_output(out)
-    if not out.requires_grad:
-        raise ValueError(_CRITIC_INDEPENDENT)
-    return out.sum()
-
-
-def _grad_of_input(total: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``∂ total / ∂ x`` with ``create_graph=True``; a ``ValueError`` when ``total`` does not
-    depend on ``x`` through autograd (a critic that ignores or detaches its input, or returns a
-    constant or a value of its parameters only)."""
-    if not total.requires_grad:
-        raise ValueError(_CRITIC_INDEPENDENT)
-    (grads,) = torch.autograd.grad(total, x, create_graph=True, allow_unused=True)
-    if grads is None:
-        raise ValueError(_CRITIC_INDEPENDENT)
-    return grads
-
-
-_CRITIC_INDEPENDENT = (
-    "critic's output does not depend on its input through autograd (it ignores or detaches its "
-    "input, or returns a constant or a function of its parameters only); the gradient penalty "
-    "needs a critic that is differentiable w.r.t. its input"
-)
-
-
-def _check_critic(critic: object) -> None:
-    if not callable(critic):
-        raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
-
-
-def _check_critic_output(out: object) -> None:
-    """A critic's output: floating scores (its dependence on the input is checked when its
-    gradient is taken, :func:`_grad_of_input`)."""
-    if not isinstance(out, torch.Tensor) or out.dtype not in v.FLOAT_DTYPES or out.layout != torch.strided or out.is_nested:
-        got = type(out).__name__
-        if isinstance(out, torch.Tensor):
-            got = "a nested tensor" if out.is_nested else f"dtype {out.dtype}, layout {out.layout}"
-        raise TypeError(
-            "critic must return a floating-point tensor of scores (dense, float16, bfloat16, "
-            f"float32 or float64), got {got}"
-        )
-
-
-def _penalty_inputs(
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    alpha: torch.Tensor | None,
-    weight: float,
-    center: float,
-    one_sided: bool,
-    *,
-    mixed_precision: bool = False,
-) -> tuple[torch.Tensor, float, float, bool]:
-    """The checked arguments of the gradient penalty: the per-sample interpolates ``x̂`` (of
-    ``real`` and ``fake`` detached: no autograd history) and the validated hyper-parameters.
-
-    ``real`` and ``fake`` must agree in shape, device and dtype — except under autocast, or
-    with ``mixed_precision`` (:func:`fastgan.amp.gradient_penalty`), where their floating dtypes
-    may differ and both are interpolated in the wider one. ``alpha`` (shape (B,)) is then
-    checked like :func:`interpolate`'s against that common dtype."""
-    v.check_batched("real", real)
-    if mixed_precision:
-        v.check_float_tensor("fake", fake)
-        if fake.shape != real.shape:
-            raise ValueError(
-                f"fake has shape {tuple(fake.shape)} but real has shape {tuple(real.shape)}; "
-                "expected the same shape"
-            )
-        v.check_same_device(("real", "fake"), [real, fake])
-        common = torch.promote_types(real.dtype, fake.dtype)
-        real, fake = real.to(common), fake.to(common)
-    else:
-        v.check_like(("real", "fake"), real, fake)
-        real, fake = v.promote(real, fake)  # mixed only under autocast
-    weight = v.check_nonneg("weight", weight)
-    center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
-    else:
-        _interp_op.validate(real, fake, alpha)
-    x_hat = _interp_op._call(real.detach(), fake.detach(), alpha.detach())
-    return x_hat, weight, center, one_sided
+    return grad_norm_penalty(grads, center, one_sided)
 
 
 def gradient_penalty(
@@ -298,10 +175,7 @@ def gradient_penalty(
     Lazy regularisation (StyleGAN2 §3.1): call it on every k-th critic step only, with
     ``weight=k * λ`` (``losses.create("wgan-gp", gp_interval=k)`` does this).
     """
-    _check_critic(critic)
-    x_hat, weight, center, one_sided = _penalty_inputs(real, fake, alpha, weight, center, one_sided)
-    grads = _input_gradients(critic, x_hat, critic_kwargs)
-    return weight * _gnp_op._call(grads, center, one_sided)
+    return _penalties.gradient_penalty(critic, real, fake, weight, center, one_sided, alpha, critic_kwargs)
 
 
 def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma: float = 10.0, **critic_kwargs: Any) -> torch.Tensor:
@@ -309,12 +183,7 @@ def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma:
     for R2); ``gamma`` is a finite number >= 0. ``inputs`` are treated as constants (detached,
     not modified); the penalty back-propagates into the critic's parameters. The critic is
     called and checked as in :func:`gradient_penalty`."""
-    _check_critic(critic)
-    v.check_batched("inputs", inputs)
-    gamma = v.check_nonneg("gamma", gamma)
-    grads = _input_gradients(critic, inputs.detach(), critic_kwargs)
-    # mean_b ‖g_b‖² is the norm penalty with center 0
-    return (0.5 * gamma) * _gnp_op._call(grads, 0.0, False)
+    return _penalties.r1_penalty(critic, inputs, gamma, critic_kwargs)
 
 
 # --------------------------------------------------------------------------------------- LSGAN
@@ -347,14 +216,6 @@ def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------- EBGAN / BEGAN
-def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int = 1) -> torch.Tensor:
-    """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
-    MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int or an integral float, Python's or
-    NumPy's; not a bool)."""
-    p = _rec_op.validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
-    return _rec_op._call(inputs, reconstructions, p)
-
-
 def _check_energies(names: tuple[str, str], a: torch.Tensor, b: torch.Tensor) -> None:
     v.check_per_sample(names[0], a)
     v.check_per_sample(names[1], b)

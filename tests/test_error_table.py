@@ -81,7 +81,7 @@ SCORE2 = {
     "wgan_critic_loss": FG.wgan_critic_loss,
     "lsgan_discriminator_loss": FG.lsgan_discriminator_loss,
     "hinge_discriminator_loss": FG.hinge_discriminator_loss,
-    "ops.adversarial_loss": lambda r, f: fastgan.ops.adversarial_loss(r, f, "bce"),
+    "adversarial_loss": lambda r, f: FG.adversarial_loss(r, f, "bce"),
 }
 SCORE1 = {
     "gan_generator_loss": FG.gan_generator_loss,
@@ -101,14 +101,12 @@ def _rows(make):
     """``make(long_or_empty)`` applied to the first tensor of every per-sample-row function."""
     return {
         "interpolate": lambda: FG.interpolate(make(X), make(X), A if make(X).shape[0] == B else torch.empty(0)),
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(make(X)),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(make(X)),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, make(X), make(X)),
         "r1_penalty": lambda: FG.r1_penalty(critic, make(X)),
         "reconstruction_error": lambda: FG.reconstruction_error(make(X), make(X)),
         "pulling_away_term": lambda: FG.pulling_away_term(make(_x(B, 8))),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(make(X), make(X), A if make(X).shape[0] == B else torch.empty(0)),
-        "ops.grad_norm_penalty": lambda: fastgan.ops.grad_norm_penalty(make(X)),
-        "ops.reconstruction_error": lambda: fastgan.ops.reconstruction_error(make(X), make(X)),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(make(X)),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, make(X), make(X), scaler()),
     }
 
@@ -138,7 +136,7 @@ def _every_tensor_function(corrupt):
         "hinge_discriminator_loss": lambda: FG.hinge_discriminator_loss(S, xs),
         "hinge_generator_loss": lambda: FG.hinge_generator_loss(xs),
         "interpolate": lambda: FG.interpolate(X, X, xa),
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(xx),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(xx),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, xx),
         "r1_penalty": lambda: FG.r1_penalty(critic, xx),
         "reconstruction_error": lambda: FG.reconstruction_error(X, xx),
@@ -149,10 +147,8 @@ def _every_tensor_function(corrupt):
         "began_generator_loss": lambda: FG.began_generator_loss(xe),
         "began_update": lambda: FG.began_update(0.5, xe, E),
         "clip_weights_": lambda: FG.clip_weights_([emb]),
-        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(xs, S, "bce"),
-        "ops.grad_norm_penalty": lambda: fastgan.ops.grad_norm_penalty(xx),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(xx, X, A),
-        "ops.reconstruction_error": lambda: fastgan.ops.reconstruction_error(X, xx),
+        "adversarial_loss": lambda: FG.adversarial_loss(xs, S, "bce"),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(xx),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=xa),
     }
 
@@ -160,7 +156,7 @@ def _every_tensor_function(corrupt):
 def _every_number(value, *, infinite=False):
     """One call per function with numeric hyper-parameters, one of them ``value``."""
     calls = {
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center=value),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, center=value),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=value),
         "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=value),
         "lsgan_discriminator_loss": lambda: FG.lsgan_discriminator_loss(S, S, a=value),
@@ -170,8 +166,8 @@ def _every_number(value, *, infinite=False):
         "began_discriminator_loss": lambda: FG.began_discriminator_loss(E, E, k=value),
         "began_update": lambda: FG.began_update(0.5, E, E, gamma=value),
         "clip_weights_": lambda: FG.clip_weights_(LIN, clip_value=value),
-        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "lsgan", real_target=value),
-        "ops.grad_norm_penalty": lambda: fastgan.ops.grad_norm_penalty(X, value),
+        "adversarial_loss": lambda: FG.adversarial_loss(S, S, "lsgan", real_target=value),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, value),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), center=value),
         "losses.create": [lambda: losses.create("lsgan", b=value), lambda: losses.create("began", lambda_k=value)]
         + ([] if infinite else [lambda: losses.create("began", k0=value)]),
@@ -241,7 +237,7 @@ def _backend_device():
     if not restricted:
         pytest.skip("every available backend runs on every device")
     with fastgan.use_backend(restricted[0]):
-        fastgan.ops.grad_norm_penalty(torch.empty(B, 3, device="meta"))
+        FG.grad_norm_penalty(torch.empty(B, 3, device="meta"))
 
 
 def _unavailable():
@@ -269,54 +265,47 @@ CALLS: dict[str, dict[str, object]] = {
         "interpolate": lambda: FG.interpolate(X, X[:, :2], A),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X[:, :2]),
         "reconstruction_error": lambda: FG.reconstruction_error(X, X[:, :, :3]),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(X, X[:, :2], A),
-        "ops.reconstruction_error": lambda: fastgan.ops.reconstruction_error(X, X[:, :, :3]),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X[:, :2], scaler()),
     },
     "pair-dtype": {
         "interpolate": lambda: FG.interpolate(X, X.double(), A),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X.double()),
         "reconstruction_error": lambda: FG.reconstruction_error(X, X.double()),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(X, X.double(), A),
-        "ops.reconstruction_error": lambda: fastgan.ops.reconstruction_error(X, X.double()),
     },
     "alpha-shape": {
         "interpolate": lambda: FG.interpolate(X, X, torch.rand(B, 1)),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=torch.rand(B, 1)),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(X, X, torch.rand(B - 1)),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=torch.rand(2)),
     },
     "alpha-dtype": {
         "interpolate": lambda: FG.interpolate(X, X, A.double()),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=A.double()),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(X, X, A.double()),
         "amp.gradient_penalty": [lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=A.double()),
                                  lambda: amp.gradient_penalty(critic, X, X, None, alpha=A.bfloat16())],
     },
     "alpha-device": {
         "interpolate": lambda: FG.interpolate(X, X, torch.empty(B, device="meta")),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=torch.empty(B, device="meta")),
-        "ops.interpolate": lambda: fastgan.ops.interpolate(X, X, torch.empty(B, device="meta")),
         "amp.gradient_penalty": [lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=torch.empty(B, device="meta")),
                                  lambda: amp.gradient_penalty(critic, X, X, None, alpha=torch.empty(B, device="meta"))],
     },
     "number-type": {n: [c] if not isinstance(c, list) else c for n, c in _every_number("1").items()} | {
         "clip_weights_": [lambda: FG.clip_weights_(LIN, clip_value=True)],
         "began_discriminator_loss": [lambda: FG.began_discriminator_loss(E, E, k=None)],
-        "ops.adversarial_loss": [lambda: fastgan.ops.adversarial_loss(S, S, "lsgan", real_target=True)],
+        "adversarial_loss": [lambda: FG.adversarial_loss(S, S, "lsgan", real_target=True)],
         "lsgan_generator_loss": [lambda: FG.lsgan_generator_loss(S, c=torch.tensor(1.0))],
     },
     "number-overflow": _every_number(10**400),
     "number-nan": _every_number(math.nan),
     "number-negative": {
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, center=-1.0),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, center=-1.0),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=-10.0),
         "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=-1.0),
         "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(E, E, margin=-1.0),
         "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, _x(B, 8), pt_weight=-0.1),
         "began_update": lambda: FG.began_update(0.0, E, E, lambda_k=-1e-3),
         "clip_weights_": lambda: FG.clip_weights_(LIN, clip_value=-0.01),
-        "ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "hinge", margin=-1.0),
+        "adversarial_loss": lambda: FG.adversarial_loss(S, S, "hinge", margin=-1.0),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), weight=-1.0),
     },
     "number-infinite": _every_number(math.inf, infinite=True),
@@ -331,9 +320,9 @@ CALLS: dict[str, dict[str, object]] = {
     },
     "flag-type": {
         "gan_generator_loss": lambda: FG.gan_generator_loss(S, saturating="yes"),
-        "gradient_norm_penalty": lambda: FG.gradient_norm_penalty(X, one_sided=1),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, one_sided=1),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, one_sided=1),
-        "ops.grad_norm_penalty": lambda: fastgan.ops.grad_norm_penalty(X, 1.0, 1),
+        "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, 1.0, 1),
         "losses.create": lambda: losses.create("gan", saturating="no"),
     },
     "k-range": {
@@ -351,10 +340,9 @@ CALLS: dict[str, dict[str, object]] = {
     },
     "p-value": {
         "reconstruction_error": [lambda: FG.reconstruction_error(X, X, p=3), lambda: FG.reconstruction_error(X, X, p=True)],
-        "ops.reconstruction_error": lambda: fastgan.ops.reconstruction_error(X, X, 0),
     },
-    "kind-value": {"ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(S, S, "bogus")},
-    "both-none": {"ops.adversarial_loss": lambda: fastgan.ops.adversarial_loss(None, None, "bce")},
+    "kind-value": {"adversarial_loss": lambda: FG.adversarial_loss(S, S, "bogus")},
+    "both-none": {"adversarial_loss": lambda: FG.adversarial_loss(None, None, "bce")},
     "embeddings-batch": {
         "pulling_away_term": lambda: FG.pulling_away_term(_x(1, 8)),
         "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E[:1], _x(1, 8)),
@@ -443,8 +431,6 @@ def test_every_public_function_appears_in_the_table():
     named = {f for r in ROWS for f in r["functions"]}
     for fn in FG.__all__:
         assert fn in named, f"fastgan.functional.{fn} has no row in docs/errors.md"
-    for op in fastgan.ops.__all__:
-        assert f"ops.{op}" in named, f"fastgan.ops.{op} has no row in docs/errors.md"
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])

@@ -18,12 +18,13 @@ composition to the loss object's value and gradients.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from fastgan.ops import OPERATORS
 
 from fastgan.bench.catalogue import (
     BEGAN_GAMMA,
@@ -45,9 +46,8 @@ Table = dict[str, Callable[..., torch.Tensor]]
 
 
 def reference_fn(op: str) -> Callable[..., torch.Tensor]:
-    """The reference function of ``fastgan/ops/<op>.py`` (the module, not the public function
-    of the same name that ``fastgan.ops`` exports)."""
-    return importlib.import_module(f"fastgan.ops.{op}").reference
+    """The reference function of ``fastgan/ops/<op>.py``."""
+    return OPERATORS[op].reference
 
 
 def _bcast(alpha: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -100,18 +100,18 @@ def compiled(case: Case, device: str = "cpu") -> Fn:
 
 
 def fastgan_fn(case: Case, device: str = "cpu") -> Fn:
-    """The public API: ``fastgan.ops.<op>`` or the family's loss object."""
+    """The public API: ``fastgan.functional.<op>`` or the family's loss object."""
     if case.family:
         return families.loss_fn(case, device)
     if case.op == "interpolate":
-        return lambda real, fake, alpha: fastgan.ops.interpolate(real, fake, alpha)
+        return lambda real, fake, alpha: fastgan.functional.interpolate(real, fake, alpha)
     if case.op == "grad_norm_penalty":
-        return lambda g: fastgan.ops.grad_norm_penalty(g, center=CENTER, one_sided=ONE_SIDED)
+        return lambda g: fastgan.functional.grad_norm_penalty(g, center=CENTER, one_sided=ONE_SIDED)
     if case.op == "reconstruction_error":
         p = case.kw["p"]
-        return lambda x, r: fastgan.ops.reconstruction_error(x, r, p=p)
+        return lambda x, r: fastgan.functional.reconstruction_error(x, r, p=p)
     kind = case.kw["kind"]
-    return lambda real, fake: fastgan.ops.adversarial_loss(
+    return lambda real, fake: fastgan.functional.adversarial_loss(
         real, fake, kind, real_target=REAL_TARGET, fake_target=FAKE_TARGET, margin=MARGIN
     )
 

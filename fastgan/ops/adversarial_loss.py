@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _autograd, _layout
+from fastgan.ops import _autograd, _layout, _module
 
 OP = "adversarial_loss"
 KINDS = ("bce", "wgan", "lsgan", "hinge", "margin")
@@ -123,7 +123,9 @@ def validate(real, fake, kind, real_target, fake_target, margin, names=("real", 
     )
 
 
-def _call(real, fake, kind, real_target=1.0, fake_target=0.0, margin=1.0) -> torch.Tensor:
+def call(real, fake, kind, real_target=1.0, fake_target=0.0, margin=1.0) -> torch.Tensor:
+    """The operator on the backend selected for the inputs' device, without argument checks
+    (the callers have made them: :func:`validate`)."""
     real, fake = v.promote(real, fake)  # mixed only under autocast
     _, fn = backends.resolve(OP, (real if real is not None else fake).device)
     return fn(real, fake, kind, real_target, fake_target, margin)
@@ -143,6 +145,10 @@ def adversarial_loss(
 
     Either input may be ``None`` (its term is left out). Scores may have any batch-first shape;
     each mean runs over all of its elements. Returns a 0-dim tensor in the inputs' dtype.
+    Public as :func:`fastgan.functional.adversarial_loss`.
     """
     params = validate(real, fake, kind, real_target, fake_target, margin)
-    return _call(real, fake, kind, *params)
+    return call(real, fake, kind, *params)
+
+
+_module.make_callable(__name__, adversarial_loss)

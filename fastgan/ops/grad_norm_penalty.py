@@ -6,7 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _autograd, _layout
+from fastgan.ops import _autograd, _layout, _module
 
 OP = "grad_norm_penalty"
 
@@ -69,15 +69,20 @@ def validate(grads: object, center: object, one_sided: object, names=("grads", "
     return c, v.check_bool(names[2], one_sided)
 
 
-def _call(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
+def call(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
+    """The operator on the backend selected for ``grads``' device, without argument checks
+    (the callers have made them: :func:`validate`)."""
     _, fn = backends.resolve(OP, grads.device)
     return fn(grads, center, one_sided)
 
 
 def grad_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: bool = False) -> torch.Tensor:
-    """``mean_b φ(‖grads_b‖₂ − center)`` with the norm per sample over all non-batch dims.
-
-    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``. Returns a 0-dim tensor in ``grads``' dtype.
-    """
+    """``mean_b φ(‖g_b‖₂ − center)`` with the norm per sample over all non-batch dimensions;
+    φ(t) = t², or ``max(t, 0)²`` when ``one_sided``; ``center`` is a finite number >= 0. A sample
+    whose norm is 0 gets a finite (0) gradient. Returns a 0-dim tensor in ``grads``' dtype.
+    Public as :func:`fastgan.functional.grad_norm_penalty`."""
     center, one_sided = validate(grads, center, one_sided)
-    return _call(grads, center, one_sided)
+    return call(grads, center, one_sided)
+
+
+_module.make_callable(__name__, grad_norm_penalty)

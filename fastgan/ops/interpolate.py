@@ -6,7 +6,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _autograd, _layout
+from fastgan.ops import _autograd, _layout, _module
 
 OP = "interpolate"
 
@@ -71,20 +71,22 @@ def validate(real: object, fake: object, alpha: object, names=("real", "fake", "
     v.check_same_dtype([names[0], names[2]], [real, alpha])
 
 
-def _call(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+def call(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """The operator on the backend selected for the inputs' device, without argument checks
+    (the callers have made them: :func:`validate`)."""
     real, fake, alpha = v.promote(real, fake, alpha)  # mixed only under autocast
     _, fn = backends.resolve(OP, real.device)
     return fn(real, fake, alpha)
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Per-sample interpolation ``fake + alpha_b · (real − fake)``.
-
-    Args:
-        real, fake: tensors of the same shape ``(B, …)``, dtype and device.
-        alpha: shape ``(B,)``, one coefficient per sample, same dtype and device.
-
-    Returns a new tensor shaped like ``real``; differentiable w.r.t. all three inputs.
-    """
+    """Per-sample interpolation ``x̂_b = fake_b + alpha_b (real_b − fake_b)``. ``real`` and
+    ``fake`` have the same shape (B, …), dtype and device; ``alpha`` has shape (B,), ``real``'s
+    dtype (any floating dtype under autocast) and device. Returns a new tensor shaped like
+    ``real``, differentiable w.r.t. all three inputs. Public as
+    :func:`fastgan.functional.interpolate`."""
     validate(real, fake, alpha)
-    return _call(real, fake, alpha)
+    return call(real, fake, alpha)
+
+
+_module.make_callable(__name__, interpolate)

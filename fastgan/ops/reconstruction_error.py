@@ -8,7 +8,7 @@ import torch
 
 from fastgan import _validation as v
 from fastgan import backends
-from fastgan.ops import _autograd, _layout
+from fastgan.ops import _autograd, _layout, _module
 
 OP = "reconstruction_error"
 
@@ -71,14 +71,21 @@ def validate(x: object, recon: object, p: object, names=("x", "recon", "p")) -> 
     return int(p)
 
 
-def _call(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
+def call(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
+    """The operator on the backend selected for ``x``'s device, without argument checks (the
+    callers have made them: :func:`validate`)."""
     x, recon = v.promote(x, recon)  # mixed only under autocast
     _, fn = backends.resolve(OP, x.device)
     return fn(x, recon, p)
 
 
-def reconstruction_error(x: torch.Tensor, recon: torch.Tensor, p: int = 1) -> torch.Tensor:
-    """Per-sample reconstruction error ``mean_i |x − recon|^p`` of shape (B,); p is 1 (BEGAN's
-    L1, η = 1) or 2 (EBGAN's per-sample MSE energy)."""
-    p = validate(x, recon, p)
-    return _call(x, recon, p)
+def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int = 1) -> torch.Tensor:
+    """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
+    MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int or an integral float, Python's or
+    NumPy's; not a bool). Public as :func:`fastgan.functional.reconstruction_error`."""
+    p = validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
+    return call(inputs, reconstructions, p)
+
+
+# fastgan 0.1's fastgan.ops.reconstruction_error took x= and recon=
+_module.make_callable(__name__, reconstruction_error, {"x": "inputs", "recon": "reconstructions"})
