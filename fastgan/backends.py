@@ -9,6 +9,7 @@ fastgan has four backends (docs/design.md §3):
 ``triton``
     Triton kernels for CUDA (and ROCm) tensors; with ``TRITON_INTERPRET=1`` set before fastgan is
     imported, Triton's interpreter runs them on CPU tensors (slowly: for tests and debugging).
+    Their ops' schemas and autograd come from ``fastgan._C``, so the backend needs it too.
 ``cuda``
     CUDA C++ kernels of ``fastgan._C`` for CUDA tensors.
 
@@ -47,6 +48,7 @@ __all__ = [
     "BACKENDS",
     "BackendUnavailableError",
     "FastganWarning",
+    "OP_NAMESPACES",
     "available_backends",
     "backend_status",
     "extension",
@@ -58,6 +60,12 @@ __all__ = [
 
 #: Every backend fastgan knows, in no particular order of preference.
 BACKENDS: tuple[str, ...] = ("reference", "cpu", "triton", "cuda")
+
+#: The op namespaces of the fused kernels, both declared by ``fastgan._C`` with the same schemas
+#: and the same C++ autograd (docs/design.md §3): ``fastgan`` (the ``cpu`` and ``cuda`` backends)
+#: and ``fastgan_triton`` (the ``triton`` backend). Their fake implementations are registered for
+#: both (``fastgan/ops/<op>.py``).
+OP_NAMESPACES: tuple[str, ...] = ("fastgan", "fastgan_triton")
 
 #: Preference order under ``"auto"``, by ``torch.device.type``. Other device types: reference.
 _AUTO_ORDER: dict[str, tuple[str, ...]] = {
@@ -177,11 +185,13 @@ def _probe(name: str) -> tuple[bool, str]:
     if name == "triton":
         if importlib.util.find_spec("triton") is None:
             return False, "triton is not installed"
+        if extension() is None:
+            return False, f"it needs the compiled extension fastgan._C (its ops and autograd): {_EXT_STATE['error']}"
         if triton_interpreter():
             return True, "Triton kernels in Triton's interpreter (TRITON_INTERPRET=1), on CPU and CUDA tensors"
         if not torch.cuda.is_available():
             return False, "no CUDA (or ROCm) device is available"
-        return True, "Triton kernels"
+        return True, "Triton kernels (with fastgan._C's ops and autograd)"
     raise ValueError(f"unknown backend {name!r}")
 
 
