@@ -26,20 +26,21 @@
 #include <tuple>
 #include <utility>
 
+// The namespaces whose ops the Functions call, as template tags (at global scope, so that the
+// autograd nodes read InterpolateFn<FastganTritonOps> and the like in grad_fn names and profiles).
+struct FastganOps {  // the C++ CPU and CUDA kernels
+  static constexpr const char* ns = "fastgan::";
+};
+struct FastganTritonOps {  // the Triton kernels (fastgan/triton/<op>.py)
+  static constexpr const char* ns = "fastgan_triton::";
+};
+
 namespace fastgan {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using at::Tensor;
-
-// The namespaces whose ops the Functions call.
-struct Compiled {  // the C++ CPU and CUDA kernels
-  static constexpr const char* ns = "fastgan::";
-};
-struct Triton {  // the Triton kernels (fastgan/triton/<op>.py)
-  static constexpr const char* ns = "fastgan_triton::";
-};
 
 // The op <name> of namespace Ns (looked up once per Function and namespace: the callers keep the
 // handle in a static).
@@ -308,5 +309,5 @@ void register_autograd(torch::Library& m) {
 }  // namespace
 }  // namespace fastgan
 
-TORCH_LIBRARY_IMPL(fastgan, Autograd, m) { fastgan::register_autograd<fastgan::Compiled>(m); }
-TORCH_LIBRARY_IMPL(fastgan_triton, Autograd, m) { fastgan::register_autograd<fastgan::Triton>(m); }
+TORCH_LIBRARY_IMPL(fastgan, Autograd, m) { fastgan::register_autograd<FastganOps>(m); }
+TORCH_LIBRARY_IMPL(fastgan_triton, Autograd, m) { fastgan::register_autograd<FastganTritonOps>(m); }
