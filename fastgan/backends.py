@@ -54,6 +54,7 @@ __all__ = [
     "extension",
     "get_backend",
     "register",
+    "requirements",
     "resolve",
     "use_backend",
 ]
@@ -165,6 +166,13 @@ def extension() -> Any | None:
         return _EXT_STATE["module"]
 
 
+def requirements(name: str) -> tuple[bool, str]:
+    """Whether what backend ``name`` needs is present on this machine, whether or not its
+    operators are registered yet (:func:`backend_status` requires both); the reason when it is
+    not. ``fastgan`` imports the Triton kernels only where this holds for ``triton``."""
+    return _probe(name)
+
+
 def _probe(name: str) -> tuple[bool, str]:
     """Whether what backend ``name`` needs is present; the reason when it is not."""
     if name == "reference":
@@ -186,7 +194,7 @@ def _probe(name: str) -> tuple[bool, str]:
         if importlib.util.find_spec("triton") is None:
             return False, "triton is not installed"
         if extension() is None:
-            return False, f"it needs the compiled extension fastgan._C (its ops and autograd): {_EXT_STATE['error']}"
+            return False, f"needs fastgan._C, which declares its ops and their autograd ({_EXT_STATE['error']})"
         if triton_interpreter():
             return True, "Triton kernels in Triton's interpreter (TRITON_INTERPRET=1), on CPU and CUDA tensors"
         if not torch.cuda.is_available():
