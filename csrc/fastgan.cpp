@@ -1,7 +1,8 @@
 // fastgan: operator schemas (the one place they are declared) and build information.
 //
-// Kernels register per device in csrc/cpu/<op>.cpp (CPU) and csrc/cuda/bindings.cpp (CUDA);
-// autograd for every device in csrc/autograd.cpp. Built as the Python extension fastgan._C by
+// Kernels register per device in csrc/cpu/<op>.cpp (CPU) and csrc/cuda/bindings.cpp (CUDA), the
+// Triton kernels in fastgan/triton/<op>.py (namespace fastgan_triton, same schemas); autograd for
+// every device and both namespaces in csrc/autograd.cpp. Built as the Python extension fastgan._C by
 // setup.py (FASTGAN_PYTHON_MODULE defined), or as a plain shared library by CMakeLists.txt for
 // torch.ops.load_library and C++ users.
 #include <torch/library.h>
@@ -87,42 +88,60 @@ std::string build_info() {
 
 }  // namespace fastgan
 
-TORCH_LIBRARY(fastgan, m) {
-  // Per operator: the op, its fused backward, and _<op>_backward_composite: the backward as differentiable
-  // composite math for a backward under create_graph (csrc/autograd.cpp), implemented in Python
-  // (fastgan/ops/_autograd.py) with the *_backward op's signature.
+namespace fastgan {
+namespace {
+
+// The schemas of the fused ops and their fused backward ops, declared once for the two namespaces
+// that implement them: fastgan (the C++ CPU and CUDA kernels) and fastgan_triton (the Triton
+// kernels, registered from Python in fastgan/triton/<op>.py). Both get the same autograd
+// (csrc/autograd.cpp) and the same fake implementations (fastgan/ops/<op>.py).
+void declare_ops(torch::Library& m) {
   m.def("interpolate(Tensor real, Tensor fake, Tensor alpha) -> Tensor");
   m.def(
       "interpolate_backward(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, bool need_fake, "
       "bool need_alpha) -> (Tensor, Tensor, Tensor)");
-  m.def(
-      "_interpolate_backward_composite(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, "
-      "bool need_fake, bool need_alpha) -> (Tensor, Tensor, Tensor)");
   m.def("grad_norm_penalty(Tensor grads, float center, bool one_sided) -> Tensor");
   m.def("grad_norm_penalty_forward(Tensor grads, float center, bool one_sided) -> (Tensor, Tensor)");
   m.def(
       "grad_norm_penalty_backward(Tensor grad_out, Tensor grads, Tensor norms, float center, bool one_sided) -> "
       "Tensor");
-  m.def(
-      "_grad_norm_penalty_backward_composite(Tensor grad_out, Tensor grads, Tensor norms, float center, "
-      "bool one_sided) -> Tensor");
   m.def("reconstruction_error(Tensor x, Tensor recon, int p) -> Tensor");
   m.def(
       "reconstruction_error_backward(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, bool need_recon) "
       "-> (Tensor, Tensor)");
-  m.def(
-      "_reconstruction_error_backward_composite(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, "
-      "bool need_recon) -> (Tensor, Tensor)");
   m.def(
       "adversarial_loss(Tensor? real, Tensor? fake, str kind, float real_target, float fake_target, float margin) "
       "-> Tensor");
   m.def(
       "adversarial_loss_backward(Tensor grad_out, Tensor? real, Tensor? fake, str kind, float real_target, "
       "float fake_target, float margin, bool need_real, bool need_fake) -> (Tensor, Tensor)");
+}
+
+}  // namespace
+}  // namespace fastgan
+
+TORCH_LIBRARY(fastgan, m) {
+  fastgan::declare_ops(m);
+  // Per operator, _<op>_backward_composite: the backward as differentiable composite math for a
+  // backward under create_graph (csrc/autograd.cpp, for both namespaces), implemented in Python
+  // (fastgan/ops/_autograd.py) with the *_backward op's signature.
+  m.def(
+      "_interpolate_backward_composite(Tensor grad, Tensor real, Tensor fake, Tensor alpha, bool need_real, "
+      "bool need_fake, bool need_alpha) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "_grad_norm_penalty_backward_composite(Tensor grad_out, Tensor grads, Tensor norms, float center, "
+      "bool one_sided) -> Tensor");
+  m.def(
+      "_reconstruction_error_backward_composite(Tensor grad_out, Tensor x, Tensor recon, int p, bool need_x, "
+      "bool need_recon) -> (Tensor, Tensor)");
   m.def(
       "_adversarial_loss_backward_composite(Tensor grad_out, Tensor? real, Tensor? fake, str kind, "
       "float real_target, float fake_target, float margin, bool need_real, bool need_fake) -> (Tensor, Tensor)");
 }
+
+// The Triton kernels' ops: the same schemas; the kernels are Python functions registered for the
+// CUDA key (and CPU under Triton's interpreter) when fastgan.triton is imported.
+TORCH_LIBRARY(fastgan_triton, m) { fastgan::declare_ops(m); }
 
 #ifdef FASTGAN_PYTHON_MODULE
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -33,8 +33,9 @@ from fastgan import backends as _backends
 _backends.extension()
 
 # The Triton kernels register themselves on import; triton is imported only where they can run
-# (a GPU, or Triton's interpreter), so that a CPU-only import stays fast.
-if _backends._probe("triton")[0]:
+# (the compiled extension, which declares their ops, and a GPU or Triton's interpreter), so that a
+# CPU-only import stays fast.
+if _backends.requirements("triton")[0]:
     import fastgan.triton  # noqa: F401  (registers the triton backend)
 
 __all__ = [

@@ -9,6 +9,7 @@ fastgan has four backends (docs/design.md §3):
 ``triton``
     Triton kernels for CUDA (and ROCm) tensors; with ``TRITON_INTERPRET=1`` set before fastgan is
     imported, Triton's interpreter runs them on CPU tensors (slowly: for tests and debugging).
+    Their ops' schemas and autograd come from ``fastgan._C``, so the backend needs it too.
 ``cuda``
     CUDA C++ kernels of ``fastgan._C`` for CUDA tensors.
 
@@ -47,17 +48,25 @@ __all__ = [
     "BACKENDS",
     "BackendUnavailableError",
     "FastganWarning",
+    "OP_NAMESPACES",
     "available_backends",
     "backend_status",
     "extension",
     "get_backend",
     "register",
+    "requirements",
     "resolve",
     "use_backend",
 ]
 
 #: Every backend fastgan knows, in no particular order of preference.
 BACKENDS: tuple[str, ...] = ("reference", "cpu", "triton", "cuda")
+
+#: The op namespaces of the fused kernels, both declared by ``fastgan._C`` with the same schemas
+#: and the same C++ autograd (docs/design.md §3): ``fastgan`` (the ``cpu`` and ``cuda`` backends)
+#: and ``fastgan_triton`` (the ``triton`` backend). Their fake implementations are registered for
+#: both (``fastgan/ops/<op>.py``).
+OP_NAMESPACES: tuple[str, ...] = ("fastgan", "fastgan_triton")
 
 #: Preference order under ``"auto"``, by ``torch.device.type``. Other device types: reference.
 _AUTO_ORDER: dict[str, tuple[str, ...]] = {
@@ -157,6 +166,13 @@ def extension() -> Any | None:
         return _EXT_STATE["module"]
 
 
+def requirements(name: str) -> tuple[bool, str]:
+    """Whether what backend ``name`` needs is present on this machine, whether or not its
+    operators are registered yet (:func:`backend_status` requires both); the reason when it is
+    not. ``fastgan`` imports the Triton kernels only where this holds for ``triton``."""
+    return _probe(name)
+
+
 def _probe(name: str) -> tuple[bool, str]:
     """Whether what backend ``name`` needs is present; the reason when it is not."""
     if name == "reference":
@@ -177,11 +193,13 @@ def _probe(name: str) -> tuple[bool, str]:
     if name == "triton":
         if importlib.util.find_spec("triton") is None:
             return False, "triton is not installed"
+        if extension() is None:
+            return False, f"needs fastgan._C, which declares its ops and their autograd ({_EXT_STATE['error']})"
         if triton_interpreter():
             return True, "Triton kernels in Triton's interpreter (TRITON_INTERPRET=1), on CPU and CUDA tensors"
         if not torch.cuda.is_available():
             return False, "no CUDA (or ROCm) device is available"
-        return True, "Triton kernels"
+        return True, "Triton kernels (with fastgan._C's ops and autograd)"
     raise ValueError(f"unknown backend {name!r}")
 
 

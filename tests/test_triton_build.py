@@ -101,3 +101,22 @@ def test_every_kernel_compiles_for_sm90(compiled):
     }
     failed = [c for c in compiled if not c["ok"]]
     assert not failed, "\n\n".join(f"{c['name']}:\n{c.get('error', 'no cubin')}" for c in failed)
+
+
+def test_the_triton_backend_needs_the_compiled_extension():
+    """The ``fastgan_triton`` ops (schemas, autograd) come from ``fastgan._C``: without it the
+    backend is not available, also under Triton's interpreter, and the reason says so; the
+    kernels still import (and compile ahead of time, above)."""
+    code = (
+        "import sys; sys.modules['fastgan._C'] = None\n"  # as if it were not built
+        "import fastgan\n"
+        "from fastgan import backends\n"
+        "from fastgan.triton import interpolate\n"
+        "print(fastgan.available_backends()); print(backends.backend_status()['triton'][1])\n"
+    )
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    backends_line, reason = r.stdout.splitlines()[:2]
+    assert backends_line == "['reference']"
+    assert "fastgan._C" in reason and "not built" in reason

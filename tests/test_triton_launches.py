@@ -111,3 +111,58 @@ def test_one_launch_per_direction(op, channels_last, launches):
     # nothing else computes: no copies, conversions or fills around the kernels
     assert fwd_mode.ops == [], f"{op} forward also ran aten ops {fwd_mode.ops}"
     assert bwd_mode.ops == [], f"{op} backward also ran aten ops {bwd_mode.ops}"
+
+
+# ------------------------------------------------------------ constants saved copy-on-write
+def _gpu_launch_path(counted):
+    """A stand-in for a launch on a GPU that does with the arguments what Triton does there and
+    no more: it specialises the kernel on every argument (which takes each pointer's
+    ``data_ptr()``: alignment) and passes the pointers to the launcher (``data_ptr()`` again).
+    The kernel itself does not run (the interpreter would copy every argument anyway)."""
+    from triton._C.libtriton import native_specialize_impl
+    from triton.backends.compiler import BaseBackend
+
+    def run(*args, _name, **kwargs):
+        counted.append(_name)
+        for a in args:
+            if hasattr(a, "data_ptr"):
+                native_specialize_impl(BaseBackend, a, False, True, True)
+                a.data_ptr()
+
+    return run
+
+
+#: per operator whose backward reads a constant input (saved as a copy-on-write clone by
+#: csrc/autograd.cpp before the forward runs): inputs, those that require grad, and the call. (The
+#: penalty's backward reads its only input, which then requires grad and is saved as it is; the
+#: adversarial loss saves no constant.)
+COW_CASES = {
+    "interpolate": lambda mk: ((mk(), mk(), torch.rand(3, generator=torch.Generator().manual_seed(1)).to(DEV)), (2,),
+                               lambda a, b, al: fastgan.ops.interpolate(a, b, al).sum()),
+    "reconstruction_error": lambda mk: ((mk(), mk()), (1,), lambda x, r: fastgan.ops.reconstruction_error(x, r, 2).sum()),
+}
+
+
+@pytest.mark.parametrize("op", list(COW_CASES))
+def test_saved_constants_are_not_copied(op, monkeypatch):
+    """The forward saves a constant input as a copy-on-write clone (which makes the input
+    copy-on-write too); taking its address with ``data_ptr()`` would copy it. Neither launch
+    materialises it: the kernels read it through ``fastgan.triton._common.read_only``."""
+    from fastgan.triton import adversarial_loss, grad_norm_penalty, interpolate, reconstruction_error
+
+    counted: list[str] = []
+    run = _gpu_launch_path(counted)
+    for module in (adversarial_loss, grad_norm_penalty, interpolate, reconstruction_error):
+        for attr in dir(module):
+            kernel = getattr(module, attr)
+            if attr.startswith("_") and hasattr(kernel, "run") and hasattr(kernel, "fn"):
+                monkeypatch.setattr(kernel, "run", lambda *a, _name=attr, **k: run(*a, _name=_name, **k))
+    args, grad_of, fn = COW_CASES[op](_inputs((3, 2, 5, 7)))
+    leaves = [a.requires_grad_(True) if i in grad_of else a for i, a in enumerate(args)]
+    constants = [a for i, a in enumerate(leaves) if i not in grad_of]
+    with fastgan.use_backend("triton"):
+        out = fn(*leaves)
+        assert all(torch._C._is_cow_tensor(c) for c in constants), "the forward saved no copy-on-write clone"
+        torch.autograd.grad(out, [leaves[i] for i in grad_of])
+    assert len(counted) == 2, counted
+    assert all(torch._C._is_cow_tensor(c) for c in constants), f"{op}: a launch copied a saved constant"

@@ -1,7 +1,8 @@
-"""``torch.library.opcheck`` of every Triton custom op (the ``fastgan_triton`` namespace): schema,
-fake implementation, autograd registration and AOT dispatch, on calls recorded while each public
-operator runs forward and backward on the ``triton`` backend (on the GPU, or in Triton's
-interpreter on CPU tensors)."""
+"""``torch.library.opcheck`` of every Triton custom op (the ``fastgan_triton`` namespace, declared
+by the compiled extension with the ``fastgan`` schemas): schema, fake implementation, autograd
+registration and AOT dispatch, on calls recorded while each public operator runs forward and
+backward on the ``triton`` backend, and once more under ``torch.inference_mode`` (below autograd:
+the public ops' own kernels), on the GPU or in Triton's interpreter on CPU tensors."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class _Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func.namespace == "fastgan_triton":
-            copy = tree_map(lambda a: a.detach().clone() if isinstance(a, torch.Tensor) else a, (args, kwargs))
+            with torch.inference_mode(False):  # normal tensors, also of a call in inference mode
+                copy = tree_map(lambda a: a.detach().clone() if isinstance(a, torch.Tensor) else a, (args, kwargs))
             self.calls.setdefault(func.__name__.split(".")[0], []).append((func, *copy))
         return func(*args, **kwargs)
 
@@ -59,12 +61,14 @@ def _calls():
             with rec:
                 out = fn(*leaves)
                 torch.autograd.grad(out, leaves, torch.ones_like(out))
+                with torch.inference_mode():
+                    fn(*args)
     return rec.calls
 
 
 CALLS = _calls() if "triton" in fastgan.available_backends() else {}
 EXPECTED = {
-    "interpolate", "interpolate_backward", "grad_norm_penalty_forward", "grad_norm_penalty_backward",
+    "interpolate", "interpolate_backward", "grad_norm_penalty", "grad_norm_penalty_forward", "grad_norm_penalty_backward",
     "reconstruction_error", "reconstruction_error_backward", "adversarial_loss", "adversarial_loss_backward",
 }
 

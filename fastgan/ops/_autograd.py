@@ -6,10 +6,10 @@ gradient) must itself be differentiable; there the operators compute their backw
 vector-Jacobian product of their plain-PyTorch reference — composite math that PyTorch
 differentiates to any order, so every order matches the reference exactly.
 
-* The compiled backends (C++ autograd, ``csrc/autograd.cpp``) call
-  ``torch.ops.fastgan._<op>_backward_composite``, whose implementation :func:`register` installs
-  here (``CompositeImplicitAutograd``: it runs above autograd, so its result carries a graph).
-* The Triton backend's Python autograd calls the same functions directly.
+Every non-reference backend's autograd (C++, ``csrc/autograd.cpp``, for the ``fastgan`` and the
+``fastgan_triton`` ops alike) calls ``torch.ops.fastgan._<op>_backward_composite`` there, whose
+implementation :func:`register` installs here (``CompositeImplicitAutograd``: it runs above
+autograd, so its result carries a graph).
 
 Under ``torch.func`` transforms and forward-mode AD the operators run the reference outright
 (:func:`fastgan.backends.resolve`).
@@ -22,12 +22,6 @@ from collections.abc import Callable, Sequence
 import torch
 
 _LIB: list[torch.library.Library] = []  # the fragment holding the composite implementations
-
-
-def differentiable(*read: torch.Tensor | None) -> bool:
-    """Whether a backward that reads ``read`` must itself be differentiable: it runs under
-    ``create_graph`` and something it reads requires grad."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in read)
 
 
 def vjp(

@@ -75,7 +75,7 @@ backends.register(OP, "reference", reference)
 
 
 def fake(real, fake, kind, real_target, fake_target, margin):
-    """Output of the compiled kernels (CPU, CUDA, Triton) on fake tensors."""
+    """Output of the fused kernels (CPU, CUDA, Triton) on fake tensors."""
     return (real if real is not None else fake).new_empty(())
 
 
@@ -100,9 +100,11 @@ def backward_composite(grad_out, real, fake, kind, real_target, fake_target, mar
 
 
 def _register_compiled() -> None:
-    """Fake implementations of the compiled ops and the compiled backends of this operator."""
-    torch.library.register_fake("fastgan::adversarial_loss")(fake)
-    torch.library.register_fake("fastgan::adversarial_loss_backward")(fake_backward)
+    """Fake implementations of the fused ops (the C++ kernels' and the Triton kernels', which share
+    their schemas and autograd), the composite backward, and the compiled backends of this operator."""
+    for ns in backends.OP_NAMESPACES:
+        torch.library.register_fake(f"{ns}::adversarial_loss")(fake)
+        torch.library.register_fake(f"{ns}::adversarial_loss_backward")(fake_backward)
     _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.adversarial_loss.default)
 

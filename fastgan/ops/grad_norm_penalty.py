@@ -31,7 +31,7 @@ backends.register(OP, "reference", reference)
 
 
 def fake(grads, center, one_sided):
-    """The loss of the compiled kernels (CPU, CUDA, Triton) on fake tensors."""
+    """The loss of the fused kernels (CPU, CUDA, Triton) on fake tensors."""
     return grads.new_empty(())
 
 
@@ -52,10 +52,12 @@ def backward_composite(grad_out, grads, norms, center, one_sided):
 
 
 def _register_compiled() -> None:
-    """Fake implementations of the compiled ops and the compiled backends of this operator."""
-    torch.library.register_fake("fastgan::grad_norm_penalty")(fake)
-    torch.library.register_fake("fastgan::grad_norm_penalty_forward")(fake_forward)
-    torch.library.register_fake("fastgan::grad_norm_penalty_backward")(fake_backward)
+    """Fake implementations of the fused ops (the C++ kernels' and the Triton kernels', which share
+    their schemas and autograd), the composite backward, and the compiled backends of this operator."""
+    for ns in backends.OP_NAMESPACES:
+        torch.library.register_fake(f"{ns}::grad_norm_penalty")(fake)
+        torch.library.register_fake(f"{ns}::grad_norm_penalty_forward")(fake_forward)
+        torch.library.register_fake(f"{ns}::grad_norm_penalty_backward")(fake_backward)
     _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.grad_norm_penalty.default)
 

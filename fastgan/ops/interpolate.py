@@ -24,7 +24,7 @@ backends.register(OP, "reference", reference)
 
 
 def fake(real, fake, alpha):
-    """Output of the compiled kernels (CPU, CUDA, Triton) on fake tensors: the layout they write."""
+    """Output of the fused kernels (CPU, CUDA, Triton) on fake tensors: the layout they write."""
     return _layout.empty_in_common_layout(real, fake)
 
 
@@ -47,9 +47,11 @@ def backward_composite(grad, real, fake, alpha, need_real, need_fake, need_alpha
 
 
 def _register_compiled() -> None:
-    """Fake implementations of the compiled ops and the compiled backends of this operator."""
-    torch.library.register_fake("fastgan::interpolate")(fake)
-    torch.library.register_fake("fastgan::interpolate_backward")(fake_backward)
+    """Fake implementations of the fused ops (the C++ kernels' and the Triton kernels', which share
+    their schemas and autograd), the composite backward, and the compiled backends of this operator."""
+    for ns in backends.OP_NAMESPACES:
+        torch.library.register_fake(f"{ns}::interpolate")(fake)
+        torch.library.register_fake(f"{ns}::interpolate_backward")(fake_backward)
     _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.interpolate.default)
 

@@ -26,7 +26,7 @@ backends.register(OP, "reference", reference)
 
 
 def fake(x, recon, p):
-    """Output of the compiled kernels (CPU, CUDA, Triton) on fake tensors."""
+    """Output of the fused kernels (CPU, CUDA, Triton) on fake tensors."""
     return x.new_empty((x.shape[0],))
 
 
@@ -48,9 +48,11 @@ def backward_composite(grad_out, x, recon, p, need_x, need_recon):
 
 
 def _register_compiled() -> None:
-    """Fake implementations of the compiled ops and the compiled backends of this operator."""
-    torch.library.register_fake("fastgan::reconstruction_error")(fake)
-    torch.library.register_fake("fastgan::reconstruction_error_backward")(fake_backward)
+    """Fake implementations of the fused ops (the C++ kernels' and the Triton kernels', which share
+    their schemas and autograd), the composite backward, and the compiled backends of this operator."""
+    for ns in backends.OP_NAMESPACES:
+        torch.library.register_fake(f"{ns}::reconstruction_error")(fake)
+        torch.library.register_fake(f"{ns}::reconstruction_error_backward")(fake_backward)
     _autograd.register(OP, backward_composite)
     backends.register_compiled(OP, torch.ops.fastgan.reconstruction_error.default)
 

@@ -1,5 +1,21 @@
-"""Launch helpers shared by the Triton kernels: layouts, block-size heuristics, scalar
-arguments, the row-split reduction scaffold and its counters.
+"""Launch helpers shared by the Triton kernels: their registration, read-only arguments,
+block-size heuristics, scalar arguments, the row-split reduction scaffold and its counters.
+(The layout rule and output allocation are :mod:`fastgan.ops._layout`'s.)
+
+Registration
+------------
+The ops ``fastgan_triton::<op>`` are declared by the compiled extension with the same schemas as
+the C++ kernels' ``fastgan::<op>`` and get the same C++ autograd (``csrc/autograd.cpp``) and the
+same fake implementations (``fastgan/ops/<op>.py``); :func:`implement` registers the Triton host
+functions as their kernels for CUDA tensors (and CPU tensors under Triton's interpreter).
+
+Read-only arguments
+-------------------
+A constant input that the backward reads is saved as a copy-on-write clone (``csrc/autograd.cpp``),
+which makes the input copy-on-write too. Triton takes a pointer argument's address with
+``data_ptr()``, when it specialises the kernel and again when it launches it, and ``data_ptr()``
+materialises a copy-on-write tensor: a full copy of it. The host code therefore passes what a
+kernel only reads through :func:`read_only`, whose address is taken without materialising.
 
 Row split
 ---------
@@ -32,8 +48,9 @@ import torch
 import triton
 import triton.language as tl
 
+from triton.runtime.jit import TensorWrapper
+
 from fastgan import backends
-from fastgan.ops import _layout
 
 #: True when Triton runs kernels in its interpreter (``TRITON_INTERPRET=1``), on CPU tensors.
 INTERPRET = backends.triton_interpreter()
@@ -79,19 +96,45 @@ def scalars_fit(*xs: float) -> bool:
     return all(abs(x) <= FP32_MAX for x in xs)
 
 
-def common_layout(*ts: torch.Tensor) -> list[torch.Tensor]:
-    """The tensors as the kernels read them: as they are when every sample is one dense block
-    and they share their strides (contiguous, channels-last, …), otherwise contiguous copies.
-    Mirrors the CPU kernels (``csrc/cpu/common.h``) and :mod:`fastgan.ops._layout`."""
-    first = ts[0]
-    if _layout.sample_blocked(first) and all(_layout.sample_blocked(u) and u.stride() == first.stride() for u in ts[1:]):
-        return list(ts)
-    return [u.contiguous() for u in ts]
+#: Device types the Triton kernels are registered for (ROCm tensors are ``cuda`` tensors to torch).
+DEVICE_TYPES = ("cuda", "cpu") if INTERPRET else ("cuda",)
+
+_LIB = torch.library.Library("fastgan_triton", "IMPL")
 
 
-def dense(t: torch.Tensor) -> torch.Tensor:
-    """``t`` when it is non-overlapping and dense (any order), else a contiguous copy."""
-    return t if _layout.is_non_overlapping_and_dense(t) else t.contiguous()
+def implement(name: str):
+    """Decorator: register the function as the kernel of ``fastgan_triton::<name>`` (schema:
+    ``csrc/fastgan.cpp``) for :data:`DEVICE_TYPES`."""
+
+    def register(fn):
+        torch.library.impl(f"fastgan_triton::{name}", DEVICE_TYPES, fn, lib=_LIB)
+        return fn
+
+    return register
+
+
+def _const_address(t: torch.Tensor) -> int:
+    """Address of ``t``'s first element, without materialising a copy-on-write tensor (torch
+    releases without ``Tensor.const_data_ptr`` have only the storage's const address)."""
+    if hasattr(t, "const_data_ptr"):
+        return t.const_data_ptr()
+    return torch._C._data_address(t) + t.storage_offset() * t.element_size()
+
+
+class _ReadOnly(TensorWrapper):
+    """A tensor a kernel only reads, as a launch argument (Triton's own wrapper type, so its
+    interpreter unwraps it too) whose address is taken without materialising it."""
+
+    def __init__(self, t: torch.Tensor) -> None:
+        super().__init__(t, t.dtype)
+
+    def data_ptr(self) -> int:
+        return _const_address(self.base)
+
+
+def read_only(t: torch.Tensor) -> TensorWrapper:
+    """``t`` as the launch argument of a kernel that only reads it (see the module docstring)."""
+    return _ReadOnly(t)
 
 
 def row_stride(t: torch.Tensor) -> int:
@@ -241,11 +284,3 @@ def total(part_ptr, n, FC: tl.constexpr):
         c = c0 + tl.arange(0, FC)
         acc += tl.load(part_ptr + c, mask=c < n, other=0.0, cache_modifier=".cg")
     return tl.sum(acc, axis=0)
-
-
-def savable(t: torch.Tensor) -> torch.Tensor:
-    """What an autograd formula saves of an input its backward reads: the input itself when it
-    requires grad; a constant as a copy-on-write clone (``torch._lazy_clone``), so that the
-    caller may modify it in place before the backward and an inference tensor is saved too. (A
-    Triton launch takes the clone's ``data_ptr()``, which copies it at the backward.)"""
-    return t if t.requires_grad else torch._lazy_clone(t)

@@ -7,8 +7,16 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-#: kind codes, in the order of fastgan.ops.adversarial_loss.KINDS (and terms.h's Kind enum)
-BCE, WGAN, LSGAN, HINGE, MARGIN = 0, 1, 2, 3, 4
+from fastgan.ops.adversarial_loss import KINDS
+
+#: The kinds' codes (the kernels' ``K`` constexpr): their positions in
+#: :data:`fastgan.ops.adversarial_loss.KINDS`, the one list of kinds.
+BCE, WGAN, LSGAN, HINGE, MARGIN = (tl.constexpr(KINDS.index(k)) for k in ("bce", "wgan", "lsgan", "hinge", "margin"))
+
+
+def kind_code(kind: str) -> int:
+    """The code of ``kind`` (one of :data:`KINDS`) passed to the kernels as ``K``."""
+    return KINDS.index(kind)
 
 
 @triton.jit
@@ -73,24 +81,24 @@ def sigmoid(x):
 @triton.jit
 def adv_term(x, target, margin, K: tl.constexpr, REAL: tl.constexpr):
     """t_real(x) (REAL) or t_fake(x) of kind K (table in fastgan.ops.adversarial_loss)."""
-    if K == 0:  # bce
+    if K == BCE:
         if REAL:
             r = softplus(-x)
         else:
             r = softplus(x)
-    elif K == 1:  # wgan
+    elif K == WGAN:
         if REAL:
             r = -x
         else:
             r = x
-    elif K == 2:  # lsgan
+    elif K == LSGAN:
         r = 0.5 * (x - target) * (x - target)
-    elif K == 3:  # hinge
+    elif K == HINGE:
         if REAL:
             r = relu(margin - x)
         else:
             r = relu(margin + x)
-    else:  # margin (EBGAN)
+    else:  # MARGIN (EBGAN)
         if REAL:
             r = x
         else:
@@ -101,24 +109,24 @@ def adv_term(x, target, margin, K: tl.constexpr, REAL: tl.constexpr):
 @triton.jit
 def adv_term_grad(x, target, margin, K: tl.constexpr, REAL: tl.constexpr):
     """d t(x) / dx of :func:`adv_term`."""
-    if K == 0:
+    if K == BCE:
         if REAL:
             r = -sigmoid(-x)
         else:
             r = sigmoid(x)
-    elif K == 1:
+    elif K == WGAN:
         if REAL:
             r = tl.zeros_like(x) - 1.0
         else:
             r = tl.zeros_like(x) + 1.0
-    elif K == 2:
+    elif K == LSGAN:
         r = x - target
-    elif K == 3:
+    elif K == HINGE:
         if REAL:
             r = -relu_grad(margin - x)
         else:
             r = relu_grad(margin + x)
-    else:
+    else:  # MARGIN
         if REAL:
             r = tl.zeros_like(x) + 1.0
         else:

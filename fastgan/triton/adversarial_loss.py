@@ -5,22 +5,13 @@ chunks of ``fake``). Forward: the last program adds each side's partials in chun
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 import triton
 import triton.language as tl
 
 from fastgan.ops import _layout
-from fastgan.ops.adversarial_loss import KINDS
-from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
-
-#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
-ops_op = importlib.import_module("fastgan.ops.adversarial_loss")
-
-NAME = "fastgan_triton::adversarial_loss"
 
 
 @triton.jit
@@ -82,9 +73,11 @@ def _adv_bwd(gout, real, fake, dreal, dfake, NR, NF, CR, TILES_R, TILES_F, tr_hi
 
 
 def _sides(real, fake):
+    """(a present side, real, fake) as the kernels read them: dense, a present side standing in
+    for an absent one (not read)."""
     any_ = real if real is not None else fake
-    r = cm.dense(real) if real is not None else any_
-    f = cm.dense(fake) if fake is not None else any_
+    r = _layout.dense(real) if real is not None else any_
+    f = _layout.dense(fake) if fake is not None else any_
     return any_, r, f
 
 
@@ -98,7 +91,7 @@ def _params(real_target, fake_target, margin):
     return (*cm.split_scalar(real_target), *cm.split_scalar(fake_target), *cm.split_scalar(margin))
 
 
-@torch.library.custom_op(NAME, mutates_args=())
+@cm.implement("adversarial_loss")
 def adversarial_loss(
     real: torch.Tensor | None, fake: torch.Tensor | None, kind: str,
     real_target: float, fake_target: float, margin: float,
@@ -111,17 +104,14 @@ def adversarial_loss(
     part = torch.empty(cr + cf, dtype=cm.acc_dtype(any_.dtype), device=any_.device)
     with cm.on_device(any_):
         _adv_fwd[(cr + cf,)](
-            r, f, part, cm.counter(any_.device), loss, r.numel(), f.numel(), cr, cf, tiles_r, tiles_f,
-            *_params(real_target, fake_target, margin),
-            K=KINDS.index(kind), ACC=cm.tl_acc(any_.dtype), BLOCK=block, FC=cm.FIN_CHUNKS, **cm.LAUNCH,
+            cm.read_only(r), cm.read_only(f), part, cm.counter(any_.device), loss, r.numel(), f.numel(), cr, cf,
+            tiles_r, tiles_f, *_params(real_target, fake_target, margin),
+            K=_terms.kind_code(kind), ACC=cm.tl_acc(any_.dtype), BLOCK=block, FC=cm.FIN_CHUNKS, **cm.LAUNCH,
         )
     return loss
 
 
-adversarial_loss.register_fake(ops_op.fake)
-
-
-@torch.library.custom_op(NAME + "_backward", mutates_args=())
+@cm.implement("adversarial_loss_backward")
 def adversarial_loss_backward(
     grad_out: torch.Tensor, real: torch.Tensor | None, fake: torch.Tensor | None, kind: str,
     real_target: float, fake_target: float, margin: float, need_real: bool, need_fake: bool,
@@ -129,39 +119,17 @@ def adversarial_loss_backward(
     """Gradients w.r.t. real and fake (an empty placeholder for one not needed)."""
     any_, r, f = _sides(real, fake)
     placeholder = _layout.not_needed(any_)
-    dreal = torch.empty_like(r) if need_real else placeholder
-    dfake = torch.empty_like(f) if need_fake else placeholder.clone()
+    dreal = _layout.empty_dense_like(real) if need_real else placeholder
+    dfake = _layout.empty_dense_like(fake) if need_fake else placeholder.clone()
     block, cr, tiles_r = _split(r, need_real, any_.device, any_.dtype)
     _, cf, tiles_f = _split(f, need_fake, any_.device, any_.dtype)
     if cr + cf == 0:
         return dreal, dfake
+    r_in, f_in = cm.read_only(r), cm.read_only(f)
     with cm.on_device(any_):
         _adv_bwd[(cr + cf,)](
-            grad_out.reshape(()), r, f, dreal if need_real else r, dfake if need_fake else f,
+            cm.read_only(grad_out.reshape(())), r_in, f_in, dreal if need_real else r_in, dfake if need_fake else f_in,
             r.numel(), f.numel(), cr, tiles_r, tiles_f, *_params(real_target, fake_target, margin),
-            K=KINDS.index(kind), ACC=cm.tl_acc(any_.dtype), BLOCK=block, **cm.LAUNCH,
+            K=_terms.kind_code(kind), ACC=cm.tl_acc(any_.dtype), BLOCK=block, **cm.LAUNCH,
         )
     return dreal, dfake
-
-
-adversarial_loss_backward.register_fake(ops_op.fake_backward)
-
-
-def _setup_context(ctx, inputs, output):
-    real, fake, kind, real_target, fake_target, margin = inputs  # each side's gradient reads that side only
-    ctx.save_for_backward(*(cm.savable(t) if t is not None and t.requires_grad else None for t in (real, fake)))
-    ctx.params = (kind, real_target, fake_target, margin)
-
-
-def _backward(ctx, grad):
-    real, fake = ctx.saved_tensors  # None where not needed
-    nr, nf = ctx.needs_input_grad[:2]
-    if not (nr or nf):
-        return None, None, None, None, None, None
-    differentiable = _autograd.differentiable(grad, real, fake)
-    backward = ops_op.backward_composite if differentiable else adversarial_loss_backward
-    dr, df = backward(grad, real, fake, *ctx.params, nr, nf)
-    return (dr if nr else None), (df if nf else None), None, None, None, None
-
-
-adversarial_loss.register_autograd(_backward, setup_context=_setup_context)

@@ -9,21 +9,14 @@ the incoming gradient is read on the device, never on the host."""
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 import triton
 import triton.language as tl
 
+from fastgan.ops import _layout
 from fastgan.ops.grad_norm_penalty import NORM_DTYPE
-from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
-
-#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
-ops_op = importlib.import_module("fastgan.ops.grad_norm_penalty")
-
-NAME = "fastgan_triton::grad_norm_penalty"
 
 
 @triton.jit
@@ -64,70 +57,45 @@ def _gnp_bwd(gout, g, norms, dg, B, M, stride, C, TILES, center_hi, center_lo,
         tl.store(dg + base + offs, cm.narrow(x * s, dg), mask=m)
 
 
-@torch.library.custom_op(NAME + "_forward", mutates_args=())
+@cm.implement("grad_norm_penalty_forward")
 def grad_norm_penalty_forward(grads: torch.Tensor, center: float, one_sided: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, per-sample norms in the accumulation dtype)."""
-    (g,) = cm.common_layout(grads)
-    acc = NORM_DTYPE  # sums of squares, norms and the backward's scale in fp64 (see the reference)
+    """(loss, per-sample norms in :data:`NORM_DTYPE`); sums of squares, norms and the backward's
+    scale are in fp64 for every dtype (see the reference)."""
+    (g,) = _layout.in_common_layout(grads)
     B, M = g.shape[0], cm.row_stride(g)
     block, c, tiles = cm.row_split(B, M, g.dtype, g.device)
     loss = g.new_empty(())
-    norms = torch.empty(B, dtype=acc, device=g.device)
-    part = torch.empty(B * c, dtype=acc, device=g.device)
+    norms = torch.empty(B, dtype=NORM_DTYPE, device=g.device)
+    part = torch.empty(B * c, dtype=NORM_DTYPE, device=g.device)
     with cm.on_device(g):
         _gnp_fwd[(B * c,)](
-            g, part, cm.counter(g.device), loss, norms, B, M, M, c, tiles, *cm.split_scalar(center),
+            cm.read_only(g), part, cm.counter(g.device), loss, norms, B, M, M, c, tiles, *cm.split_scalar(center),
             ONE_SIDED=one_sided, ACC=tl.float64, BLOCK=block, FR=cm.FIN_ROWS, FC=cm.FIN_CHUNKS,
             **cm.LAUNCH,
         )
     return loss, norms
 
 
-grad_norm_penalty_forward.register_fake(ops_op.fake_forward)
+@cm.implement("grad_norm_penalty")
+def grad_norm_penalty(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
+    """The loss only (the op below autograd, e.g. under ``torch.inference_mode``)."""
+    return grad_norm_penalty_forward(grads, center, one_sided)[0]
 
 
-@torch.library.custom_op(NAME + "_backward", mutates_args=())
+@cm.implement("grad_norm_penalty_backward")
 def grad_norm_penalty_backward(
     grad_out: torch.Tensor, grads: torch.Tensor, norms: torch.Tensor, center: float, one_sided: bool
 ) -> torch.Tensor:
     """The penalty's gradient w.r.t. grads, in grads' layout when sample-blocked."""
-    (g,) = cm.common_layout(grads)
-    dg = torch.empty_like(g)
+    (g,) = _layout.in_common_layout(grads)
+    dg = _layout.empty_in_common_layout(grads)
     B, M = g.shape[0], cm.row_stride(g)
     if g.numel() == 0:
         return dg
     block, c, tiles = cm.row_split(B, M, g.dtype, g.device)
     with cm.on_device(g):
         _gnp_bwd[(B * c,)](
-            grad_out.reshape(()), g, norms, dg, B, M, M, c, tiles, *cm.split_scalar(center),
-            ONE_SIDED=one_sided, ACC=tl.float64, BLOCK=block, **cm.LAUNCH,
+            cm.read_only(grad_out.reshape(())), cm.read_only(g), cm.read_only(norms), dg, B, M, M, c, tiles,
+            *cm.split_scalar(center), ONE_SIDED=one_sided, ACC=tl.float64, BLOCK=block, **cm.LAUNCH,
         )
     return dg
-
-
-grad_norm_penalty_backward.register_fake(ops_op.fake_backward)
-
-
-def _setup_context(ctx, inputs, output):
-    grads, center, one_sided = inputs
-    ctx.mark_non_differentiable(output[1])
-    ctx.set_materialize_grads(False)  # no zeros for the norms' (absent) gradient
-    ctx.save_for_backward(cm.savable(grads), output[1])
-    ctx.center, ctx.one_sided = center, one_sided
-
-
-def _backward(ctx, grad_loss, grad_norms):
-    grads, norms = ctx.saved_tensors
-    if grad_loss is None:
-        return None, None, None
-    differentiable = _autograd.differentiable(grad_loss, grads)
-    backward = ops_op.backward_composite if differentiable else grad_norm_penalty_backward
-    return backward(grad_loss, grads, norms, ctx.center, ctx.one_sided), None, None
-
-
-grad_norm_penalty_forward.register_autograd(_backward, setup_context=_setup_context)
-
-
-def grad_norm_penalty(grads: torch.Tensor, center: float, one_sided: bool) -> torch.Tensor:
-    """The backend entry point: the loss only."""
-    return torch.ops.fastgan_triton.grad_norm_penalty_forward(grads, center, one_sided)[0]

@@ -5,21 +5,13 @@ the last program (see :mod:`fastgan.triton._common`)."""
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 import triton
 import triton.language as tl
 
 from fastgan.ops import _layout
-from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
-
-#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
-ops_op = importlib.import_module("fastgan.ops.interpolate")
-
-NAME = "fastgan_triton::interpolate"
 
 
 @triton.jit
@@ -66,38 +58,39 @@ def _interpolate_bwd(g, real, fake, alpha, dreal, dfake, dalpha, part, cnt, B, M
             cm.depart(cnt)
 
 
-@torch.library.custom_op(NAME, mutates_args=())
+@cm.implement("interpolate")
 def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """fake + alpha_b (real − fake), computed in fp32 (fp64 for fp64)."""
-    r, f = cm.common_layout(real, fake)
-    a = alpha.contiguous()
-    out = torch.empty_like(r)
+    r, f = _layout.in_common_layout(real, fake)
+    out = _layout.empty_in_common_layout(real, fake)
     B, M = r.shape[0], cm.row_stride(r)
     if out.numel() == 0:
         return out
     block, c, tiles = cm.row_split(B, M, r.dtype, r.device)
     with cm.on_device(r):
-        _interpolate_fwd[(B * c,)](r, f, a, out, M, M, c, tiles, ACC=cm.tl_acc(r.dtype), BLOCK=block, **cm.LAUNCH)
+        _interpolate_fwd[(B * c,)](
+            cm.read_only(r), cm.read_only(f), cm.read_only(alpha.contiguous()), out, M, M, c, tiles,
+            ACC=cm.tl_acc(r.dtype), BLOCK=block, **cm.LAUNCH,
+        )
     return out
 
 
-interpolate.register_fake(ops_op.fake)
-
-
-@torch.library.custom_op(NAME + "_backward", mutates_args=())
+@cm.implement("interpolate_backward")
 def interpolate_backward(
     grad: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor,
     need_real: bool, need_fake: bool, need_alpha: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients w.r.t. real, fake and alpha (an empty placeholder for each one not needed)."""
+    """Gradients w.r.t. real, fake and alpha (an empty placeholder for each one not needed); real
+    and fake are read only for alpha's gradient."""
+    read = (grad, real, fake) if need_alpha else (grad,)
     if need_alpha:
-        g, r, f = cm.common_layout(grad, real, fake)
+        g, r, f = _layout.in_common_layout(*read)
     else:
-        (g,) = cm.common_layout(grad)
-        r = f = g
+        (g,) = _layout.in_common_layout(grad)
+        r = f = g  # not read
     placeholder = _layout.not_needed(g)
-    dreal = torch.empty_like(g) if need_real else placeholder
-    dfake = torch.empty_like(g) if need_fake else placeholder.clone()
+    dreal = _layout.empty_in_common_layout(*read) if need_real else placeholder
+    dfake = _layout.empty_in_common_layout(*read) if need_fake else placeholder.clone()
     dalpha = alpha.new_empty(alpha.shape) if need_alpha else placeholder.clone()
     B, M = g.shape[0], cm.row_stride(g)
     if not (need_real or need_fake or need_alpha):
@@ -107,38 +100,14 @@ def interpolate_backward(
             dalpha.zero_()
         return dreal, dfake, dalpha
     block, c, tiles = cm.row_split(B, M, g.dtype, g.device)
-    acc = cm.acc_dtype(g.dtype)
-    part = torch.empty(B * c if need_alpha else 1, dtype=acc, device=g.device)
+    part = torch.empty(B * c if need_alpha else 1, dtype=cm.acc_dtype(g.dtype), device=g.device)
     with cm.on_device(g):
+        unused = cm.read_only(g)  # the pointer argument of a gradient not written
         _interpolate_bwd[(B * c,)](
-            g, r, f, alpha.contiguous(), dreal if need_real else g, dfake if need_fake else g,
-            dalpha if need_alpha else g, part, cm.counter(g.device), B, M, M, c, tiles,
+            cm.read_only(g), cm.read_only(r), cm.read_only(f), cm.read_only(alpha.contiguous()),
+            dreal if need_real else unused, dfake if need_fake else unused, dalpha if need_alpha else unused,
+            part, cm.counter(g.device), B, M, M, c, tiles,
             NEED_REAL=need_real, NEED_FAKE=need_fake, NEED_ALPHA=need_alpha, ACC=cm.tl_acc(g.dtype),
             BLOCK=block, FR=cm.FIN_ROWS, FC=cm.FIN_CHUNKS, **cm.LAUNCH,
         )
     return dreal, dfake, dalpha
-
-
-interpolate_backward.register_fake(ops_op.fake_backward)
-
-
-def _setup_context(ctx, inputs, output):
-    real, fake, alpha = inputs  # real and fake are read only for alpha's gradient, alpha only for theirs
-    keep_sides, keep_alpha = alpha.requires_grad, real.requires_grad or fake.requires_grad
-    ctx.save_for_backward(*(cm.savable(t) if keep else None for t, keep in
-                            ((real, keep_sides), (fake, keep_sides), (alpha, keep_alpha))))
-
-
-def _backward(ctx, grad):
-    real, fake, alpha = ctx.saved_tensors
-    nr, nf, na = ctx.needs_input_grad
-    # stand-ins for what was not saved (never read): the gradient's shape, and a zero alpha
-    real = grad.detach() if real is None else real
-    fake = grad.detach() if fake is None else fake
-    alpha = grad.new_zeros(grad.shape[:1]) if alpha is None else alpha
-    backward = ops_op.backward_composite if _autograd.differentiable(grad, real, fake, alpha) else interpolate_backward
-    dr, df, da = backward(grad, real, fake, alpha, nr, nf, na)
-    return (dr if nr else None), (df if nf else None), (da if na else None)
-
-
-interpolate.register_autograd(_backward, setup_context=_setup_context)

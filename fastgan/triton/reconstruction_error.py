@@ -5,21 +5,13 @@ the per-sample incoming gradient read on the device."""
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 import triton
 import triton.language as tl
 
 from fastgan.ops import _layout
-from fastgan.ops import _autograd
 from fastgan.triton import _common as cm
 from fastgan.triton import _terms
-
-#: the operator's module in fastgan.ops: its fake implementations are the Triton ops' too
-ops_op = importlib.import_module("fastgan.ops.reconstruction_error")
-
-NAME = "fastgan_triton::reconstruction_error"
 
 
 @triton.jit
@@ -58,61 +50,39 @@ def _rec_bwd(gout, gout_stride, x, r, dx, dr, M, stride, C, TILES,
             tl.store(dr + base + offs, (-v).to(dr.dtype.element_ty), mask=m)
 
 
-@torch.library.custom_op(NAME, mutates_args=())
+@cm.implement("reconstruction_error")
 def reconstruction_error(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
     """Per-sample mean of |x − recon|^p, shape (B,), accumulated in fp32 (fp64 for fp64)."""
-    xs, rs = cm.common_layout(x, recon)
+    xs, rs = _layout.in_common_layout(x, recon)
     B, M = xs.shape[0], cm.row_stride(xs)
     out = xs.new_empty((B,))
     block, c, tiles = cm.row_split(B, M, xs.dtype, xs.device)
     part = torch.empty(B * c, dtype=cm.acc_dtype(xs.dtype), device=xs.device)
     with cm.on_device(xs):
         _rec_fwd[(B * c,)](
-            xs, rs, part, cm.counter(xs.device), out, B, M, M, c, tiles,
+            cm.read_only(xs), cm.read_only(rs), part, cm.counter(xs.device), out, B, M, M, c, tiles,
             P=p, ACC=cm.tl_acc(xs.dtype), BLOCK=block, FR=cm.FIN_ROWS, FC=cm.FIN_CHUNKS, **cm.LAUNCH,
         )
     return out
 
 
-reconstruction_error.register_fake(ops_op.fake)
-
-
-@torch.library.custom_op(NAME + "_backward", mutates_args=())
+@cm.implement("reconstruction_error_backward")
 def reconstruction_error_backward(
     grad_out: torch.Tensor, x: torch.Tensor, recon: torch.Tensor, p: int, need_x: bool, need_recon: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients w.r.t. x and recon (an empty placeholder for one not needed)."""
-    xs, rs = cm.common_layout(x, recon)
+    xs, rs = _layout.in_common_layout(x, recon)
     placeholder = _layout.not_needed(xs)
-    dx = torch.empty_like(xs) if need_x else placeholder
-    dr = torch.empty_like(xs) if need_recon else placeholder.clone()
+    dx = _layout.empty_in_common_layout(x, recon) if need_x else placeholder
+    dr = _layout.empty_in_common_layout(x, recon) if need_recon else placeholder.clone()
     if not (need_x or need_recon) or xs.numel() == 0:
         return dx, dr
     B, M = xs.shape[0], cm.row_stride(xs)
     block, c, tiles = cm.row_split(B, M, xs.dtype, xs.device)
+    x_in, r_in = cm.read_only(xs), cm.read_only(rs)
     with cm.on_device(xs):
         _rec_bwd[(B * c,)](
-            grad_out, grad_out.stride(0), xs, rs, dx if need_x else xs, dr if need_recon else xs, M, M, c, tiles,
-            NEED_X=need_x, NEED_R=need_recon, P=p, ACC=cm.tl_acc(xs.dtype), BLOCK=block, **cm.LAUNCH,
+            cm.read_only(grad_out), grad_out.stride(0), x_in, r_in, dx if need_x else x_in, dr if need_recon else x_in,
+            M, M, c, tiles, NEED_X=need_x, NEED_R=need_recon, P=p, ACC=cm.tl_acc(xs.dtype), BLOCK=block, **cm.LAUNCH,
         )
     return dx, dr
-
-
-reconstruction_error_backward.register_fake(ops_op.fake_backward)
-
-
-def _setup_context(ctx, inputs, output):
-    x, recon, p = inputs  # both are read by either gradient (through x − recon)
-    ctx.save_for_backward(cm.savable(x), cm.savable(recon))
-    ctx.p = p
-
-
-def _backward(ctx, grad):
-    x, recon = ctx.saved_tensors
-    nx, nr, _ = ctx.needs_input_grad
-    backward = ops_op.backward_composite if _autograd.differentiable(grad, x, recon) else reconstruction_error_backward
-    dx, dr = backward(grad, x, recon, ctx.p, nx, nr)
-    return (dx if nx else None), (dr if nr else None), None
-
-
-reconstruction_error.register_autograd(_backward, setup_context=_setup_context)
