@@ -33,10 +33,20 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess:
 @needs_extension
 def test_build_info():
     info = backends.extension().build_info()
-    assert set(info) == {"compiler", "simd", "parallel", "openmp_threads", "cuda_kernels"}
+    assert set(info) == {"compiler", "simd", "parallel", "openmp_threads", "cuda_kernels", "kinds", "chunk"}
     assert info["cuda_kernels"] is backends.extension().WITH_CUDA
     assert info["openmp_threads"] == torch.get_num_threads()
     assert info["parallel"].startswith("OpenMP")  # at::parallel_for really runs in parallel
+    assert isinstance(info["chunk"], int) and info["chunk"] > 0
+
+
+@needs_extension
+def test_kind_codes_agree_with_python():
+    """The C++ kind table (csrc/common/terms.h), in code order, is Python's KINDS: the kernels
+    receive a kind by name and the tests call the emulated CUDA launchers by KINDS.index(kind)."""
+    from fastgan.ops.adversarial_loss import KINDS
+
+    assert backends.extension().build_info()["kinds"] == tuple(KINDS)
 
 
 # A check of every operator against plain PyTorch, run in a fresh process.
