@@ -302,7 +302,8 @@ FASTGAN_INLINE Vec<float> vadv_term_grad(Vec<float> x, float target, float margi
   return REAL ? splat(1.0f) : -vrelu_grad(margin - x);
 }
 
-// Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64.
+// Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64 (on an AVX2
+// CPU fp64 takes adv_sum_vec / adv_grad_vec instead, below).
 template <int K, bool REAL, typename scalar_t, typename acc_t>
 FASTGAN_INLINE acc_t adv_sum_impl(const scalar_t* x, int64_t n, acc_t target, acc_t margin) {
   if constexpr (std::is_same_v<acc_t, float>) {
@@ -372,6 +373,13 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
                       acc_t a, int64_t n),
                      (g, real, fake, dreal, dfake, a, n))
 
+// fp64 adversarial_loss terms with at::vec::Vectorized<double> (csrc/cpu/loops_vec.cpp, compiled
+// for AVX2): taken for fp64 inputs on an AVX2 CPU, where the loops above have no vector math.
+template <int K, bool REAL>
+double adv_sum_vec(const double* x, int64_t n, double target, double margin);
+template <int K, bool REAL>
+void adv_grad_vec(const double* x, double* dx, double s, int64_t n, double target, double margin);
+
 #define FASTGAN_MULTIVERSION_KIND(ret, name, params, args)                                          \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   __attribute__((noinline)) ret name##_base params {                                                \
@@ -383,6 +391,9 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
   }                                                                                                 \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   inline ret name params {                                                                          \
+    if constexpr (FASTGAN_HAVE_AVX2_VARIANT && std::is_same_v<scalar_t, double>) {                  \
+      if (cpu_has_avx2()) return name##_vec<K, REAL> args;                                          \
+    }                                                                                               \
     return cpu_has_avx2() ? name##_avx2<K, REAL, scalar_t, acc_t> args                              \
                           : name##_base<K, REAL, scalar_t, acc_t> args;                             \
   }
