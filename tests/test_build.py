@@ -192,7 +192,9 @@ def test_adversarial_vector_math_over_a_wide_range(kind, dtype):
         (g64,) = torch.autograd.grad(ref, x64)
         # per element; values below the dtype's normal range (exp of < -87.3 in fp32) may come
         # out as any number under that bound
-        torch.testing.assert_close(g.double(), g64, rtol=rtol, atol=torch.finfo(dtype).tiny)
+        # (fp64: the reference's F.softplus is linear beyond 20, so its gradient there is 1 where
+        # the exact sigmoid is 1 − e^-20: a relative 2.1e-9 the kernels are right to differ by)
+        torch.testing.assert_close(g.double(), g64, rtol=3e-9 if fp64 else rtol, atol=torch.finfo(dtype).tiny)
     special = torch.tensor([[float("inf")], [-float("inf")], [float("nan")], [20.0], [-20.0], [0.0], [1.0], [-1.0]],
                            dtype=dtype)
     for i in range(len(special)):
