@@ -144,6 +144,9 @@ TORCH_LIBRARY(fastgan, m) {
 TORCH_LIBRARY(fastgan_triton, m) { fastgan::declare_ops(m); }
 
 #ifdef FASTGAN_PYTHON_MODULE
+#include "common/terms.h"
+#include "cpu/common.h"
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "fastgan compiled kernels (the operators are torch.ops.fastgan.*)";
   m.attr("WITH_CUDA") = fastgan::with_cuda();
@@ -154,7 +157,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     d["parallel"] = fastgan::parallel_backend();
     d["openmp_threads"] = at::get_num_threads();
     d["cuda_kernels"] = fastgan::with_cuda();
+    // the kind codes' table (csrc/common/terms.h): the names in code order
+    pybind11::tuple kinds(fastgan::terms::kNumKinds);
+    for (int k = 0; k < fastgan::terms::kNumKinds; ++k) kinds[k] = pybind11::str(fastgan::terms::kKindNames[k]);
+    d["kinds"] = kinds;
+    d["chunk"] = fastgan::cpu::kChunk;  // the CPU kernels' chunk (csrc/cpu/common.h)
     return d;
-  }, "compiler, SIMD level, parallel backend and threads, whether CUDA kernels are built");
+  }, "compiler, SIMD level, parallel backend and threads, whether CUDA kernels are built, the kind codes' "
+     "names in code order, the CPU kernels' chunk size");
 }
 #endif

@@ -8,10 +8,7 @@
 
 #include <c10/core/Device.h>
 #include <c10/util/Exception.h>
-#include <c10/util/string_view.h>
 #include <cuda_runtime_api.h>
-
-#include <string>
 
 namespace c10 {
 namespace cuda {
@@ -35,18 +32,3 @@ inline CUDAStream getCurrentCUDAStream() { return {}; }
     TORCH_CHECK(fastgan_emu_err == cudaSuccess, "fastgan (emulated): launch failed with error ", \
                 static_cast<int>(fastgan_emu_err));                                              \
   } while (0)
-
-namespace fastgan {
-namespace cpu {
-
-// The kind codes of csrc/cpu/adversarial_loss.cpp (defined there in the real extension).
-int kind_code(c10::string_view kind) {
-  const char* kinds[] = {"bce", "wgan", "lsgan", "hinge", "margin"};
-  for (int k = 0; k < 5; ++k) {
-    if (kind == kinds[k]) return k;
-  }
-  TORCH_CHECK(false, "fastgan: kind must be one of bce, wgan, lsgan, hinge, margin, got '", std::string(kind), "'");
-}
-
-}  // namespace cpu
-}  // namespace fastgan

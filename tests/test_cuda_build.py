@@ -214,8 +214,8 @@ def test_launchers_defined_as_declared_and_called(cu_objects, bindings_object):
     cuda_needed = {s for s in needed_mangled if s.startswith("_ZN7fastgan4cuda")}
     assert cuda_needed <= defined_mangled, f"declared but not defined as called: {cuda_needed - defined_mangled}"
 
-    # anything else the glue needs from fastgan (the kind codes of the CPU kernels) is in the
-    # built extension, when there is one here
+    # anything else the glue needs from fastgan (nothing today: the shared preparation,
+    # csrc/common/prepare.h, is inline) is in the built extension, when there is one here
     others = needed_mangled - cuda_needed
     built = sorted((ROOT / "fastgan").glob("_C*.so"))
     if built:

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define FASTGAN_HD __host__ __device__ __forceinline__
@@ -59,8 +60,28 @@ FASTGAN_HD T sign(T d) {
 }
 
 // ------------------------------------------------------------------------- adversarial_loss
-// kind codes; the same order as fastgan.ops.adversarial_loss.KINDS
+// The kind codes, defined here only: the CPU kernels, their vector loops, the CUDA kernels and
+// glue all use these. kKindNames[code] is the kind's name; the order is that of
+// fastgan.ops.adversarial_loss.KINDS (tests/test_build.py compares them through
+// fastgan._C.build_info()["kinds"]). The name -> code lookup is prepare::kind_code
+// (csrc/common/prepare.h).
 enum Kind : int { kBCE = 0, kWGAN = 1, kLSGAN = 2, kHinge = 3, kMargin = 4 };
+constexpr int kNumKinds = 5;
+constexpr const char* kKindNames[kNumKinds] = {"bce", "wgan", "lsgan", "hinge", "margin"};
+
+// f(std::integral_constant<int, K>()) for the kind code `kind`; otherwise() for any other int.
+// The kind becomes a template parameter, so each instantiation holds one kind's terms only.
+template <typename F, typename G>
+decltype(auto) dispatch_kind(int kind, F&& f, G&& otherwise) {
+  switch (kind) {
+    case kBCE: return f(std::integral_constant<int, kBCE>());
+    case kWGAN: return f(std::integral_constant<int, kWGAN>());
+    case kLSGAN: return f(std::integral_constant<int, kLSGAN>());
+    case kHinge: return f(std::integral_constant<int, kHinge>());
+    case kMargin: return f(std::integral_constant<int, kMargin>());
+    default: return otherwise();
+  }
+}
 
 // t_real(x) and t_fake(x) for each kind:
 //   bce     softplus(-x)            softplus(x)

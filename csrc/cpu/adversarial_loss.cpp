@@ -5,39 +5,16 @@
 // the number of threads. The backward writes d/dx of the terms scaled by grad_out / N.
 #include "common.h"
 #include "loops.h"
-#include "../common/terms.h"
 
 #include <torch/library.h>
 
 #include <optional>
-#include <string>
 #include <tuple>
 
 namespace fastgan {
 namespace cpu {
 
-int kind_code(c10::string_view kind) {
-  if (kind == "bce") return terms::kBCE;
-  if (kind == "wgan") return terms::kWGAN;
-  if (kind == "lsgan") return terms::kLSGAN;
-  if (kind == "hinge") return terms::kHinge;
-  if (kind == "margin") return terms::kMargin;
-  TORCH_CHECK(false, "fastgan: kind must be one of bce, wgan, lsgan, hinge, margin, got '", std::string(kind), "'");
-}
-
 namespace {
-
-// Call f(std::integral_constant<int, K>) for the runtime kind code.
-template <typename F>
-void dispatch_kind(int kind, const F& f) {
-  switch (kind) {
-    case terms::kBCE: return f(std::integral_constant<int, terms::kBCE>());
-    case terms::kWGAN: return f(std::integral_constant<int, terms::kWGAN>());
-    case terms::kLSGAN: return f(std::integral_constant<int, terms::kLSGAN>());
-    case terms::kHinge: return f(std::integral_constant<int, terms::kHinge>());
-    default: return f(std::integral_constant<int, terms::kMargin>());
-  }
-}
 
 // mean over all elements of t_side(x)
 template <int K, bool REAL, typename scalar_t, typename acc_t>
@@ -61,29 +38,28 @@ void side_grad(const at::Tensor& x, at::Tensor& dx, acc_t scale, acc_t target, a
   });
 }
 
+// f(std::integral_constant<int, K>()) for a kind code that prepare::kind_code has checked.
+template <typename F>
+void dispatch_kind(int kind, const F& f) {
+  terms::dispatch_kind(kind, f, [] { TORCH_CHECK(false, "fastgan: unknown kind code"); });
+}
+
 }  // namespace
 
 at::Tensor adversarial_loss(const std::optional<at::Tensor>& real_in, const std::optional<at::Tensor>& fake_in,
                             c10::string_view kind, double real_target, double fake_target, double margin) {
-  check_sides(real_in, fake_in, check_batched);
-  const int k = kind_code(kind);
-  const at::Tensor& any = real_in ? *real_in : *fake_in;
-  at::Tensor loss = at::empty({}, any.options());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, any.scalar_type(), "adversarial_loss", [&] {
+  const auto p = prepare::prepare_adversarial<CpuDevice>(real_in, fake_in, kind);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.any.scalar_type(), "adversarial_loss", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    dispatch_kind(k, [&](auto kc) {
+    dispatch_kind(p.kind, [&](auto kc) {
       constexpr int K = decltype(kc)::value;
       acc_t total = acc_t(0);
-      if (real_in) {
-        total += side_mean<K, true, scalar_t, acc_t>(dense(*real_in), acc_t(real_target), acc_t(margin));
-      }
-      if (fake_in) {
-        total += side_mean<K, false, scalar_t, acc_t>(dense(*fake_in), acc_t(fake_target), acc_t(margin));
-      }
-      *loss.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(total);
+      if (p.real.defined()) total += side_mean<K, true, scalar_t, acc_t>(p.real, acc_t(real_target), acc_t(margin));
+      if (p.fake.defined()) total += side_mean<K, false, scalar_t, acc_t>(p.fake, acc_t(fake_target), acc_t(margin));
+      *p.loss.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(total);
     });
   });
-  return loss;
+  return p.loss;
 }
 
 std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward(const at::Tensor& grad_out,
@@ -92,30 +68,23 @@ std::tuple<at::Tensor, at::Tensor> adversarial_loss_backward(const at::Tensor& g
                                                              c10::string_view kind, double real_target,
                                                              double fake_target, double margin, bool need_real,
                                                              bool need_fake) {
-  check_sides(real_in, fake_in, check_batched);
-  check_adversarial_backward(grad_out, real_in, fake_in, need_real, need_fake);
-  const int k = kind_code(kind);
-  const at::Tensor& any = real_in ? *real_in : *fake_in;
-  const at::Tensor real = need_real ? dense(*real_in) : at::Tensor();
-  const at::Tensor fake = need_fake ? dense(*fake_in) : at::Tensor();
-  at::Tensor dreal = need_real ? at::empty_like(real) : not_needed(any);
-  at::Tensor dfake = need_fake ? at::empty_like(fake) : not_needed(any);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, any.scalar_type(), "adversarial_loss_backward", [&] {
+  auto p = prepare::prepare_adversarial_backward<CpuDevice>(grad_out, real_in, fake_in, kind, need_real, need_fake);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.any.scalar_type(), "adversarial_loss_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const acc_t gout = grad_out.to(c10::CppTypeToScalarType<acc_t>::value).item<acc_t>();
-    dispatch_kind(k, [&](auto kc) {
+    dispatch_kind(p.kind, [&](auto kc) {
       constexpr int K = decltype(kc)::value;
       if (need_real) {
-        side_grad<K, true, scalar_t, acc_t>(real, dreal, gout / static_cast<acc_t>(real.numel()), acc_t(real_target),
-                                            acc_t(margin));
+        side_grad<K, true, scalar_t, acc_t>(p.real, p.dreal, gout / static_cast<acc_t>(p.real.numel()),
+                                            acc_t(real_target), acc_t(margin));
       }
       if (need_fake) {
-        side_grad<K, false, scalar_t, acc_t>(fake, dfake, gout / static_cast<acc_t>(fake.numel()), acc_t(fake_target),
-                                             acc_t(margin));
+        side_grad<K, false, scalar_t, acc_t>(p.fake, p.dfake, gout / static_cast<acc_t>(p.fake.numel()),
+                                             acc_t(fake_target), acc_t(margin));
       }
     });
   });
-  return {dreal, dfake};
+  return {p.dreal, p.dfake};
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {

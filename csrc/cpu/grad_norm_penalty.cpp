@@ -5,7 +5,6 @@
 // channels-last, …) is read in memory order; other layouts are made contiguous first.
 #include "common.h"
 #include "loops.h"
-#include "../common/terms.h"
 
 #include <torch/library.h>
 
@@ -16,31 +15,28 @@ namespace fastgan {
 namespace cpu {
 
 // The per-sample sums of squares, the norms and the backward's scale are fp64 for every input
-// dtype (kNormsDtype; why: docs/design.md §6).
+// dtype (prepare::kNormsDtype; why: docs/design.md §6).
 
 std::tuple<at::Tensor, at::Tensor> grad_norm_penalty_forward(const at::Tensor& grads_in, double center,
                                                              bool one_sided) {
-  check_batched(grads_in, "grads");
-  const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
-  const int64_t B = grads.size(0), M = grads.numel() / B, C = chunks_per_row(M);
-  at::Tensor norms = at::empty({B}, grads.options().dtype(kNormsDtype));
-  at::Tensor loss = at::empty({}, grads.options());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_forward", [&] {
+  const auto p = prepare::prepare_penalty<CpuDevice>(grads_in);
+  const int64_t B = p.B, M = p.M, C = chunks_per_row(M);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.grads.scalar_type(), "grad_norm_penalty_forward", [&] {
     using acc_t = double;
-    const scalar_t* g = grads.const_data_ptr<scalar_t>();
+    const scalar_t* g = p.grads.const_data_ptr<scalar_t>();
     std::vector<acc_t> partial(B * C);
     for_each_chunk(B, M, [&](int64_t b, int64_t c, int64_t begin, int64_t end) {
       partial[b * C + c] = loops::sum_squares<scalar_t, acc_t>(g + b * M + begin, end - begin);
     });
-    acc_t* n = norms.mutable_data_ptr<acc_t>();
+    acc_t* n = p.norms.mutable_data_ptr<acc_t>();
     acc_t total = acc_t(0);
     for (int64_t b = 0; b < B; ++b) {
       n[b] = std::sqrt(row_total(partial, b, C));
       total += terms::penalty_phi(n[b] - static_cast<acc_t>(center), one_sided);
     }
-    *loss.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(total / static_cast<acc_t>(B));
+    *p.loss.mutable_data_ptr<scalar_t>() = static_cast<scalar_t>(total / static_cast<acc_t>(B));
   });
-  return {loss, norms};
+  return {p.loss, p.norms};
 }
 
 at::Tensor grad_norm_penalty(const at::Tensor& grads, double center, bool one_sided) {
@@ -49,12 +45,9 @@ at::Tensor grad_norm_penalty(const at::Tensor& grads, double center, bool one_si
 
 at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tensor& grads_in, const at::Tensor& norms,
                                       double center, bool one_sided) {
-  check_batched(grads_in, "grads");
-  check_penalty_backward(grad_out, norms, grads_in);
-  const at::Tensor grads = sample_blocked(grads_in) ? grads_in : grads_in.contiguous();
-  const int64_t B = grads.size(0), M = grads.numel() / B;
-  at::Tensor dg = at::empty_like(grads);  // same layout as the gradients read
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grads.scalar_type(), "grad_norm_penalty_backward", [&] {
+  const auto p = prepare::prepare_penalty_backward<CpuDevice>(grad_out, grads_in, norms);
+  const int64_t B = p.B, M = p.M;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, p.grads.scalar_type(), "grad_norm_penalty_backward", [&] {
     using acc_t = double;
     const acc_t gout = grad_out.to(norms.scalar_type()).item<acc_t>();
     const at::Tensor nc = norms.contiguous();
@@ -63,14 +56,14 @@ at::Tensor grad_norm_penalty_backward(const at::Tensor& grad_out, const at::Tens
     for (int64_t b = 0; b < B; ++b) {
       scale[b] = terms::penalty_grad_scale(n[b], static_cast<acc_t>(center), one_sided, gout, static_cast<acc_t>(B));
     }
-    const scalar_t* g = grads.const_data_ptr<scalar_t>();
-    scalar_t* out = dg.mutable_data_ptr<scalar_t>();
+    const scalar_t* g = p.grads.const_data_ptr<scalar_t>();
+    scalar_t* out = p.dg.mutable_data_ptr<scalar_t>();
     for_each_chunk(B, M, [&](int64_t b, int64_t, int64_t begin, int64_t end) {
       const int64_t o = b * M + begin;
       loops::scale<scalar_t, acc_t>(g + o, out + o, scale[b], end - begin);
     });
   });
-  return dg;
+  return p.dg;
 }
 
 TORCH_LIBRARY_IMPL(fastgan, CPU, m) {

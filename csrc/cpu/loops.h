@@ -6,7 +6,10 @@
 // registers) and a dispatcher. Vectors hold kVecBytes of the accumulation type (fp32 for fp16,
 // bf16 and fp32; fp64 for fp64); loads convert element-wise. Per-chunk reductions keep four
 // vector accumulators and add their lanes in a fixed order, so results do not depend on the
-// thread count, only (within the last bits) on the instruction set.
+// thread count, only (within the last bits) on the instruction set. The fp64 terms of
+// adversarial_loss are the exception: on an AVX2 CPU they run at::vec::Vectorized<double> code
+// (csrc/cpu/loops_vec.cpp). Why each loop is written the way it is, measured against Vectorized:
+// benchmarks/results/cpu-vec-vs-handwritten.md.
 #pragma once
 
 #include "../common/terms.h"
@@ -302,7 +305,8 @@ FASTGAN_INLINE Vec<float> vadv_term_grad(Vec<float> x, float target, float margi
   return REAL ? splat(1.0f) : -vrelu_grad(margin - x);
 }
 
-// Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64.
+// Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64 (on an AVX2
+// CPU fp64 takes adv_sum_vec / adv_grad_vec instead, below).
 template <int K, bool REAL, typename scalar_t, typename acc_t>
 FASTGAN_INLINE acc_t adv_sum_impl(const scalar_t* x, int64_t n, acc_t target, acc_t margin) {
   if constexpr (std::is_same_v<acc_t, float>) {
@@ -372,6 +376,19 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
                       acc_t a, int64_t n),
                      (g, real, fake, dreal, dfake, a, n))
 
+// fp64 adversarial_loss terms with at::vec::Vectorized<double> (csrc/cpu/loops_vec.cpp, compiled
+// for AVX2 with GCC's target pragma): taken for fp64 inputs on an AVX2 CPU, where the loops above
+// have no vector math.
+#if FASTGAN_HAVE_AVX2_VARIANT && !defined(__clang__)
+#define FASTGAN_HAVE_VEC_AVX2 1
+#else
+#define FASTGAN_HAVE_VEC_AVX2 0
+#endif
+template <int K, bool REAL>
+double adv_sum_vec(const double* x, int64_t n, double target, double margin);
+template <int K, bool REAL>
+void adv_grad_vec(const double* x, double* dx, double s, int64_t n, double target, double margin);
+
 #define FASTGAN_MULTIVERSION_KIND(ret, name, params, args)                                          \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   __attribute__((noinline)) ret name##_base params {                                                \
@@ -383,6 +400,9 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
   }                                                                                                 \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   inline ret name params {                                                                          \
+    if constexpr (FASTGAN_HAVE_VEC_AVX2 && std::is_same_v<scalar_t, double>) {                      \
+      if (cpu_has_avx2()) return name##_vec<K, REAL> args;                                          \
+    }                                                                                               \
     return cpu_has_avx2() ? name##_avx2<K, REAL, scalar_t, acc_t> args                              \
                           : name##_base<K, REAL, scalar_t, acc_t> args;                             \
   }

@@ -124,19 +124,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// f(std::integral_constant<int, K>) for a kind code of terms::Kind
-template <typename F>
-cudaError_t dispatch_kind(int kind, F&& f) {
-  switch (kind) {
-    case terms::kBCE: return f(std::integral_constant<int, terms::kBCE>());
-    case terms::kWGAN: return f(std::integral_constant<int, terms::kWGAN>());
-    case terms::kLSGAN: return f(std::integral_constant<int, terms::kLSGAN>());
-    case terms::kHinge: return f(std::integral_constant<int, terms::kHinge>());
-    case terms::kMargin: return f(std::integral_constant<int, terms::kMargin>());
-    default: return cudaErrorInvalidValue;
-  }
-}
-
 }  // namespace
 
 std::size_t adversarial_loss_workspace_bytes(int64_t n_real, int64_t n_fake, DType dtype) {
@@ -167,7 +154,7 @@ cudaError_t adversarial_loss_forward(const void* real, int64_t n_real, const voi
     const T* fp = static_cast<const T*>(fake);
     T* lp = static_cast<T*>(loss);
     const A rt = static_cast<A>(real_target), ft = static_cast<A>(fake_target), mg = static_cast<A>(margin);
-    return dispatch_kind(kind, [&](auto kc) -> cudaError_t {
+    return terms::dispatch_kind(kind, [&](auto kc) -> cudaError_t {
       constexpr int K = decltype(kc)::value;
       if (vec) {
         adv_forward_kernel<T, true, K><<<grid, kThreads, 0, stream>>>(rp, rs, fp, fs, rt, ft, mg, lp, partials,
@@ -177,7 +164,7 @@ cudaError_t adversarial_loss_forward(const void* real, int64_t n_real, const voi
                                                                        counter);
       }
       return cudaGetLastError();
-    });
+    }, [] { return cudaErrorInvalidValue; });
   });
 }
 
@@ -200,7 +187,7 @@ cudaError_t adversarial_loss_backward(DeviceVector grad_out, const void* real, i
     T* drp = static_cast<T*>(dreal);
     T* dfp = static_cast<T*>(dfake);
     const A rt = static_cast<A>(real_target), ft = static_cast<A>(fake_target), mg = static_cast<A>(margin);
-    return dispatch_kind(kind, [&](auto kc) -> cudaError_t {
+    return terms::dispatch_kind(kind, [&](auto kc) -> cudaError_t {
       constexpr int K = decltype(kc)::value;
       if (vec) {
         adv_backward_kernel<T, true, K><<<grid, kThreads, 0, stream>>>(grad_out, rp, rs, fp, fs, rt, ft, mg, drp,
@@ -210,7 +197,7 @@ cudaError_t adversarial_loss_backward(DeviceVector grad_out, const void* real, i
                                                                         dfp);
       }
       return cudaGetLastError();
-    });
+    }, [] { return cudaErrorInvalidValue; });
   });
 }
 
