@@ -16,12 +16,9 @@
 #include <torch/extension.h>
 #endif
 
+#include "cpu/simd.h"
+
 namespace fastgan {
-namespace cpu {
-namespace loops {
-bool cpu_has_avx2();  // csrc/cpu/loops.cpp
-}  // namespace loops
-}  // namespace cpu
 
 std::string baseline_simd() {
 #if defined(__AVX512F__)

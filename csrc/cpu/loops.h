@@ -12,6 +12,7 @@
 // benchmarks/results/cpu-vec-vs-handwritten.md.
 #pragma once
 
+#include "simd.h"
 #include "../common/terms.h"
 
 #include <c10/util/BFloat16.h>
@@ -337,7 +338,7 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
 }
 
 // --------------------------------------------------------------- baseline / AVX2 variants
-bool cpu_has_avx2();
+// cpu_has_avx2(): csrc/cpu/simd.h
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTGAN_AVX2_TARGET __attribute__((noinline, target("avx2")))

@@ -4,7 +4,7 @@
 // dtype code and a cudaStream_t, launches on that stream without synchronising the host, and
 // returns the launch's cudaError_t. A batched tensor is passed as B rows of M elements, row b at
 // [data + b·M, data + (b + 1)·M) in memory order (the bindings make sure the layout is
-// sample-blocked, see csrc/cpu/common.h). Per-sample vectors and scalars that the backward reads
+// sample-blocked, see csrc/common/prepare.h). Per-sample vectors and scalars that the backward reads
 // (grad_out, norms, alpha) are passed as DeviceVector and read on the device, never on the host.
 //
 // Operators that reduce across blocks need a workspace of *_workspace_bytes(...) bytes of device

@@ -1,7 +1,7 @@
 """The layout rule of the fused kernels, in Python: for the Triton host code (which applies it) and
 for the fake (meta) implementations of every backend (which predict it).
 
-The kernels (``csrc/cpu/common.h`` for the C++ ones) read a tensor in memory order when every
+The kernels (``csrc/common/prepare.h`` for the C++ ones) read a tensor in memory order when every
 sample is one contiguous block (contiguous, channels-last, other dense permutations of the
 non-batch dimensions); tensors read together must also share their strides. Otherwise they are
 made contiguous. Element-wise outputs take the layout of what was read. The fake implementations
