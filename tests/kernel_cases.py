@@ -73,3 +73,29 @@ def fastgan_op_names() -> list[str]:
         if isinstance(getattr(torch.ops.fastgan, n, None), torch._ops.OpOverloadPacket):
             names.add(n)
     return sorted(n for n in names if not n.startswith("_"))
+
+
+# ----------------------------------------------------------------- parametrisation of the tests
+import pytest  # noqa: E402
+
+#: ``dtype`` parameters (ids f32, f64, bf16, f16).
+dtype_params = [pytest.param(d, id=DTYPE_IDS[d]) for d in DTYPES]
+#: every backend built here, the reference included.
+backend_params = [pytest.param(b, id=b) for b in BACKENDS]
+#: every backend but the reference, against which they are held (one skipped parameter where
+#: none is built here).
+compiled_params = pytest.mark.parametrize(
+    "backend", [pytest.param(b, id=b) for b in COMPILED]
+    or [pytest.param("-", marks=pytest.mark.skip(reason="only the reference backend is available here"))]
+)
+
+
+def dev(backend: str) -> str:
+    """The device ``backend``'s tensors live on in these tests."""
+    return DEVICE[backend]
+
+
+def skip_unusable(backend: str) -> None:
+    """Skip where ``backend``'s device is not present."""
+    if dev(backend) == "cuda" and not torch.cuda.is_available():  # pragma: no cover
+        pytest.skip("no CUDA device")

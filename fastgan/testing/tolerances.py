@@ -18,15 +18,19 @@ row                float64     float32       bfloat16      float16      for
 ``operator``       1e-10 /     2e-5 /        eps+2e-5 /    eps+2e-5 /   the four operators
                    1e-12       2e-6          2e-5          2e-5, 2**-24
 ``family``         1e-9        1e-4          8 eps         8 eps        the loss families
-``paper``          1e-10 /     1e-4 /        —             —            fastgan against the
-                   1e-12       1e-6                                     papers' equations
+``paper``          1e-10,      1e-4,         —             —            fastgan against the
+                   1e-12 abs   1e-6 abs                                 papers' equations
+``formula``        1e-12,      1e-5,         1.6e-2,       2e-3,        an operator against its
+                   1e-12 abs   1e-6 abs      8e-3 abs      1e-3 abs     formula in a test
+``half_gradient``  —           4x formula    4x formula    4x formula   half vs fp32 gradients
 ``exact_value``    1e-12       2e-6          8e-3          1e-3         one rounding of an
                                                                         exactly known value
 ``benchmark_op``   1e-5 (of max|e|, every dtype)                        the benchmark's check
 ``benchmark_fam``  1e-4 (of max|e|, every dtype)                        (full losses)
 =================  ==========  ============  ============  ===========  =========================
 
-(``a / b`` is rtol / atol_scaled; a single number is both.)
+(``a / b`` is rtol / atol_scaled; ``a, b abs`` is rtol and an absolute floor; a single number is
+rtol and atol_scaled.)
 """
 
 from __future__ import annotations
@@ -78,6 +82,10 @@ def _same(value: float) -> dict[torch.dtype, Tolerance]:
 #:   terms): several roundings of the dtype, 8 eps; 1e-4 in fp32, 1e-9 in fp64.
 #: * ``paper``: fastgan (fp64 or fp32 throughout) against the float64 equations of the papers
 #:   (``tests/paper.py``), which sum in another order: fp64 to 1e-10, fp32 to 1e-4 relative.
+#: * ``formula``: an operator against its formula written out in float64 in a test, on small
+#:   inputs; absolute ``floor`` (not scaled): two ulps of the dtype, relative and absolute.
+#: * ``half_gradient``: a gradient computed from fp16/bf16 inputs against the one from the same
+#:   values in fp32: four times ``formula`` (the inputs of the two differ by one rounding).
 #: * ``exact_value``: a result rounded once from a value known exactly (the pulling-away term of
 #:   constructed embeddings): about one ulp of the dtype, relative to the value.
 #: * ``benchmark_op`` / ``benchmark_fam``: the benchmark's check before timing, relative to the
@@ -99,8 +107,19 @@ TOLERANCES: dict[str, dict[torch.dtype, Tolerance]] = {
         F16: Tolerance(8 * _eps(F16), 8 * _eps(F16), 2.0**-24),
     },
     "paper": {
-        F64: Tolerance(1e-10, 1e-12),
-        F32: Tolerance(1e-4, 1e-6),
+        F64: Tolerance(1e-10, 0.0, 1e-12),
+        F32: Tolerance(1e-4, 0.0, 1e-6),
+    },
+    "formula": {
+        F64: Tolerance(1e-12, 0.0, 1e-12),
+        F32: Tolerance(1e-5, 0.0, 1e-6),
+        BF16: Tolerance(1.6e-2, 0.0, 8e-3),
+        F16: Tolerance(2e-3, 0.0, 1e-3),
+    },
+    "half_gradient": {
+        F32: Tolerance(4e-5, 0.0, 4e-6),
+        BF16: Tolerance(6.4e-2, 0.0, 3.2e-2),
+        F16: Tolerance(8e-3, 0.0, 4e-3),
     },
     "exact_value": {
         F64: Tolerance(1e-12, 0.0),
