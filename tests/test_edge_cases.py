@@ -301,11 +301,9 @@ def test_batch_of_one(backend, name):
         exp = fn(*leaves64)
         exp_grads = _grads(exp, leaves64)
     assert torch.isfinite(out).all()
-    _, _, why = check.compare(out, exp, F32, check.FAMILY_TOL[F32])
-    assert why is None, f"{name} forward: {why}"
+    assert_close(out, exp, F32, f"{name} forward", tolerance="family")
     for i, (a, e) in enumerate(zip(grads, exp_grads)):
-        _, _, why = check.compare(a, e, F32, check.FAMILY_TOL[F32])
-        assert why is None, f"{name} gradient {i}: {why}"
+        assert_close(a, e, F32, f"{name} gradient {i}", tolerance="family")
 
 
 def test_pulling_away_term_needs_two_samples():

@@ -18,11 +18,13 @@ from torch.testing import assert_close
 import fastgan.functional as F
 
 import paper
+from fastgan.testing import TOLERANCES
 from fastgan.testing import assert_close as assert_family_close
 
 F64, F32 = torch.float64, torch.float32
 DTYPES = [pytest.param(F64, id="f64"), pytest.param(F32, id="f32")]
-TOL = {F64: dict(rtol=1e-10, atol=1e-12), F32: dict(rtol=1e-4, atol=1e-6)}
+#: torch.testing.assert_close's rtol / atol from the ``paper`` row of fastgan.testing's one table.
+TOL = {dt: dict(rtol=t.rtol, atol=t.floor) for dt, t in TOLERANCES["paper"].items()}
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -748,7 +750,7 @@ FAMILIES = {
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_families_property(backend):
     """Every family of ``fastgan.functional`` on ``backend`` in the dtype under test against the
-    reference backend in float64 on the same rounded values (``fastgan.check.FAMILY_TOL``)."""
+    reference backend in float64 on the same rounded values (the ``family`` row of ``fastgan.testing.TOLERANCES``)."""
     _skip_unusable(backend)
     device = kc.DEVICE[backend]
     cap = max_numel(backend) // 4
