@@ -150,7 +150,7 @@ def apply(dest: Path, m: Mutant) -> bool:
     return True
 
 
-def run_one(tree: Path, m: Mutant, tests: list[str], timeout: float) -> tuple[str, float, str]:
+def run_one(tree: Path, m: Mutant, tests: list[str], timeout: float, keyword: str | None = None) -> tuple[str, float, str]:
     """(status, seconds, first failing test) of one mutant."""
     with tempfile.TemporaryDirectory(prefix="fastgan-mutant-") as tmp:
         dest = Path(tmp)
@@ -159,6 +159,8 @@ def run_one(tree: Path, m: Mutant, tests: list[str], timeout: float) -> tuple[st
             return "stale", 0.0, ""
         env = dict(os.environ, PYTHONPATH=str(dest), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *ordered(m, tests)]
+        if keyword:
+            cmd += ["-k", keyword]
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
@@ -179,14 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", default=None, help="mutant names")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (then: timeout, not caught in that time)")
     ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument("-k", dest="keyword", default=None,
+                    help='pytest -k expression narrowing the selection (e.g. "not triton and not property")')
     args = ap.parse_args(argv)
     tree = args.tree.resolve()
     tests = args.tests or [t for t in DEFAULT_TESTS if (tree / t).exists()]
     chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
-    print(f"tree {tree}; {len(chosen)} mutants; tests: {' '.join(tests)}", flush=True)
+    print(f"tree {tree}; {len(chosen)} mutants; tests: {' '.join(tests)}; -k {args.keyword!r}", flush=True)
     rows = []
     for m in chosen:
-        status, seconds, first = run_one(tree, m, tests, args.timeout)
+        status, seconds, first = run_one(tree, m, tests, args.timeout, args.keyword)
         rows.append((m, status, seconds, first))
         print(f"{m.name:<26} {status:<12} {seconds:7.1f} s  {first}", flush=True)
     caught = sum(r[1] == "caught" for r in rows)
