@@ -9,29 +9,10 @@ differentiable input, and is compared with the ``reference`` backend evaluated i
 same (already rounded) input values. A table of the largest errors is printed; the exit status
 is 1 when any comparison fails or raises.
 
-Pass rule, per compared tensor: ``|actual − expected| <= atol + rtol·|expected|`` with
-``atol = atol_scaled · scale + floor`` and ``scale = max|expected|`` (for results that sum
-terms of both signs, the magnitude of those terms); NaN and infinities must match exactly, an
-expected value beyond the dtype's range must be the infinity it rounds to, and one below the
-dtype's smallest normal number (``tiny``) is met by any result within ``tiny`` of it.
-
-=========  ============  ===========  ============  ===========  ==========
-dtype      operators:    rtol         atol_scaled   floor        families:
-                                                                 rtol = atol_scaled
-=========  ============  ===========  ============  ===========  ==========
-float64                  1e-10        1e-12         0            1e-9
-float32                  2e-5         2e-6          0            1e-4
-bfloat16                 eps + 2e-5   2e-5          0            8 eps
-float16                  eps + 2e-5   2e-5          2**-24       8 eps
-=========  ============  ===========  ============  ===========  ==========
-
-Why: an operator result is computed in fp32 (fp64 for fp64) and rounded once to its dtype —
-within one ulp (``eps``) of the exact value — plus fp32 accumulation error over rows of up to
-~5e4 elements (~2e-5 relative); fp16 gradients of means over many elements fall into fp16's
-subnormal range (spacing 2**-24). The families also run plain PyTorch code in the input dtype
-(a critic's forward and double backward for WGAN-GP and R1, the pulling-away term's cosines,
-sums of several rounded terms), so their results carry several roundings of the dtype: 8 eps.
-Real defects (a wrong sign, a missing 1/B, a wrong index) are off by far more.
+Pass rule, per compared tensor: :func:`fastgan.testing.compare` (NaN and infinities must match
+exactly, overflow to infinity, the subnormal band), with the rows ``operator`` and ``family`` of
+the one tolerance table, :data:`fastgan.testing.TOLERANCES` (its reasons are written there and in
+docs/testing.md). The items themselves live in :mod:`fastgan.testing.items`.
 """
 
 from __future__ import annotations
@@ -42,258 +23,39 @@ import math
 import sys
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import torch
 
-F64, F32, F16, BF16 = torch.float64, torch.float32, torch.float16, torch.bfloat16
-DTYPES: dict[str, torch.dtype] = {"f32": F32, "f64": F64, "bf16": BF16, "f16": F16}
-DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+from fastgan.testing import compare as _compare
+from fastgan.testing.items import (  # noqa: F401 (the items are part of this module's API)
+    ADV_PARAMS,
+    ROW_SHAPES,
+    SCORE_SHAPES,
+    Item,
+    all_items,
+    family_items,
+    operator_items,
+)
+from fastgan.testing.items import cotangent as _cotangent
+from fastgan.testing.items import scales as _scales
+from fastgan.testing.layouts import lay as _lay  # noqa: F401 (kept for old imports)
+from fastgan.testing.tolerances import CHUNK, DTYPE_NAMES, DTYPES, TOLERANCES  # noqa: F401
 
-#: (rtol, atol_scaled, floor) of an operator result, by dtype (module docstring).
-OP_TOL: dict[torch.dtype, tuple[float, float, float]] = {
-    F64: (1e-10, 1e-12, 0.0),
-    F32: (2e-5, 2e-6, 0.0),
-    BF16: (torch.finfo(BF16).eps + 2e-5, 2e-5, 0.0),
-    F16: (torch.finfo(F16).eps + 2e-5, 2e-5, 2.0**-24),
-}
-#: (rtol, atol_scaled, floor) of a family result, by dtype (module docstring).
-FAMILY_TOL: dict[torch.dtype, tuple[float, float, float]] = {
-    F64: (1e-9, 1e-9, 0.0),
-    F32: (1e-4, 1e-4, 0.0),
-    BF16: (8 * torch.finfo(BF16).eps, 8 * torch.finfo(BF16).eps, 0.0),
-    F16: (8 * torch.finfo(F16).eps, 8 * torch.finfo(F16).eps, 2.0**-24),
-}
+F64, F32, F16, BF16 = torch.float64, torch.float32, torch.float16, torch.bfloat16
+
+#: (rtol, atol_scaled, floor) of an operator result, by dtype: ``TOLERANCES["operator"]``.
+OP_TOL: dict[torch.dtype, tuple[float, float, float]] = {dt: t.as_tuple() for dt, t in TOLERANCES["operator"].items()}
+#: (rtol, atol_scaled, floor) of a family result, by dtype: ``TOLERANCES["family"]``.
+FAMILY_TOL: dict[torch.dtype, tuple[float, float, float]] = {dt: t.as_tuple() for dt, t in TOLERANCES["family"].items()}
 
 #: The device types ``fastgan check`` runs on (``--device``).
 SUPPORTED_DEVICES = ("cpu", "cuda")
 
-#: Elements per parallel chunk of a row in the CPU kernels: the "long" shapes exceed it.
-CHUNK = 16384
-
-
-# ------------------------------------------------------------------------------ the items
-@dataclasses.dataclass(frozen=True)
-class Item:
-    """One row of the matrix: a call of an operator or a family.
-
-    ``make(g)`` returns the inputs as float64 CPU tensors (drawn from ``g``); ``fn(*tensors)``
-    makes the call on tensors of the dtype and device under test (layout changes happen inside
-    ``fn``, differentiably, so that the backend sees them); ``grad`` says which inputs are
-    differentiated (all floating inputs by default; none for forward-only items).
-    ``alpha_scale`` marks interpolate, whose gradient w.r.t. alpha sums terms of both signs."""
-
-    name: str
-    group: str  # "operator" or "family"
-    make: Callable[[torch.Generator], list[torch.Tensor]]
-    fn: Callable[..., torch.Tensor]
-    grad: tuple[bool, ...] | None = None
-    cancellation: bool = False  # the forward sums terms of both signs
-    alpha_scale: bool = False
-
 
 def _gen(*key: object) -> torch.Generator:
     return torch.Generator().manual_seed(zlib.crc32(repr(key).encode()))
-
-
-def _randn(g: torch.Generator, *shape: int, std: float = 1.0) -> torch.Tensor:
-    return torch.randn(shape, generator=g, dtype=F64) * std
-
-
-def _rows_with_norms(g: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
-    """Random rows rescaled to per-sample norms away from the centers 0, 0.5 and 1."""
-    norms = (1.7, 0.6, 2.5, 0.3, 3.4, 1.3, 0.8)
-    x = torch.randn(shape, generator=g, dtype=F64)
-    flat = x.reshape(shape[0], -1)
-    target = torch.tensor([norms[i % len(norms)] for i in range(shape[0])], dtype=F64)
-    return (flat * (target / torch.linalg.vector_norm(flat, dim=1))[:, None]).reshape(shape)
-
-
-_LAYOUTS = ("contig", "channels_last", "batch_inner", "sliced")
-
-
-def _lay(t: torch.Tensor, layout: str) -> torch.Tensor:
-    """``t`` (a leaf of the full shape; for ``sliced``, of twice the batch and last size) in
-    ``layout``, as a differentiable view or copy."""
-    if layout == "contig":
-        return t
-    if layout == "channels_last":
-        return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
-    if layout == "batch_inner":
-        rev = tuple(reversed(range(t.dim())))
-        return t.permute(rev).contiguous().permute(rev)
-    if layout == "sliced":
-        index = (slice(None, None, 2),) + (slice(None),) * (t.dim() - 2) + ((slice(None, None, 2),) if t.dim() > 1 else ())
-        return t[index]
-    raise ValueError(layout)
-
-
-def _leaf_shape(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
-    if layout != "sliced":
-        return shape
-    s = list(shape)
-    s[0] *= 2
-    if len(s) > 1:
-        s[-1] *= 2
-    return tuple(s)
-
-
-#: (id, shape, layout) of the operators over per-sample rows.
-ROW_SHAPES = (
-    ("odd", (5, 3, 7, 9), "contig"),
-    ("B1", (1, 37), "contig"),
-    ("long", (2, 3, 100, 70), "contig"),
-    ("channels_last", (5, 3, 7, 9), "channels_last"),
-    ("batch_inner", (4, 33), "batch_inner"),
-    ("sliced", (3, 5, 11), "sliced"),
-)
-#: (id, shape of real, shape of fake, layout) of the discriminator outputs.
-SCORE_SHAPES = (
-    ("Bx1", (7, 1), (7, 1), "contig"),
-    ("B", (6,), (6,), "contig"),
-    ("patch", (4, 1, 6, 5), (4, 1, 6, 5), "contig"),
-    ("batch_differs", (5, 1), (3, 1), "contig"),
-    ("long", (2, 1, 150, 150), (2, 1, 150, 150), "contig"),
-    ("channels_last", (4, 3, 6, 5), (4, 3, 6, 5), "channels_last"),
-    ("sliced", (6, 3), (6, 3), "sliced"),
-)
-ADV_PARAMS = {"real_target": 0.75, "fake_target": -0.25, "margin": 1.5}
-
-
-def operator_items() -> list[Item]:
-    import fastgan.ops as ops
-
-    items: list[Item] = []
-    for sid, shape, layout in ROW_SHAPES:
-        leaf = _leaf_shape(shape, layout)
-        b = shape[0]
-        items.append(Item(
-            f"interpolate[{sid}]", "operator",
-            lambda g, leaf=leaf, b=b, layout=layout: [
-                _randn(g, *leaf), _randn(g, *leaf),
-                torch.rand(leaf[0], generator=g, dtype=F64)[::2] if layout == "sliced" else torch.rand(b, generator=g, dtype=F64),
-            ],
-            lambda r, f, a, layout=layout: ops.interpolate(_lay(r, layout), _lay(f, layout), a),
-            alpha_scale=True,
-        ))
-        for one_sided in (False, True):
-            for center in ((1.0, 0.0) if not one_sided else (1.0,)):
-                items.append(Item(
-                    f"grad_norm_penalty[{sid}, center={center:g}{', one_sided' if one_sided else ''}]", "operator",
-                    lambda g, leaf=leaf: [_rows_with_norms(g, leaf)],
-                    lambda x, layout=layout, c=center, o=one_sided: ops.grad_norm_penalty(_lay(x, layout), c, o),
-                ))
-        for p in (1, 2):
-            items.append(Item(
-                f"reconstruction_error[{sid}, p={p}]", "operator",
-                lambda g, leaf=leaf: [_randn(g, *leaf), _randn(g, *leaf)],
-                lambda x, r, layout=layout, p=p: ops.reconstruction_error(_lay(x, layout), _lay(r, layout), p),
-            ))
-    for sid, s1, s2, layout in SCORE_SHAPES:
-        l1, l2 = _leaf_shape(s1, layout), _leaf_shape(s2, layout)
-        for kind in ("bce", "wgan", "lsgan", "hinge", "margin"):
-            items.append(Item(
-                f"adversarial_loss[{sid}, {kind}]", "operator",
-                lambda g, l1=l1, l2=l2: [_randn(g, *l1, std=2.0), _randn(g, *l2, std=2.0)],
-                lambda r, f, layout=layout, kind=kind: ops.adversarial_loss(_lay(r, layout), _lay(f, layout), kind, **ADV_PARAMS),
-                cancellation=kind in ("wgan", "margin"),
-            ))
-    for side in ("real_only", "fake_only"):
-        items.append(Item(
-            f"adversarial_loss[Bx1, bce, {side}]", "operator",
-            lambda g: [_randn(g, 7, 1, std=2.0)],
-            lambda x, side=side: ops.adversarial_loss(x if side == "real_only" else None, x if side == "fake_only" else None, "bce"),
-        ))
-    return items
-
-
-def _critic(w: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A small differentiable critic with weights ``w`` of shape (features, 8): its input
-    gradient depends on the input (tanh), so the penalty's double backward is exercised."""
-    def critic(x: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(x.flatten(1) @ w)
-        return h.sum(1, keepdim=True) - 0.5 * h[:, :1]
-    return critic
-
-
-def _began_update(x, rx, y, ry):
-    import fastgan.functional as FG
-
-    k = torch.tensor(0.3, dtype=x.dtype, device=x.device)
-    k_next, convergence = FG.began_update(
-        k, FG.reconstruction_error(x, rx, p=1), FG.reconstruction_error(y, ry, p=1), gamma=0.5, lambda_k=0.01
-    )
-    return torch.stack([k_next.to(x.dtype), convergence.to(x.dtype)])  # k_next is >= fp32
-
-
-def family_items() -> list[Item]:
-    import fastgan.functional as FG
-
-    B, S, X = 6, (6, 1), (6, 3, 4, 5)
-    feat = 3 * 4 * 5
-    scores2 = lambda g: [_randn(g, *S, std=2.0), _randn(g, *S, std=2.0)]  # noqa: E731
-    scores1 = lambda g: [_randn(g, *S, std=2.0)]  # noqa: E731
-    patch2 = lambda g: [_randn(g, 5, 1, 4, 3, std=2.0), _randn(g, 5, 1, 4, 3, std=2.0)]  # noqa: E731
-    images4 = lambda g: [_randn(g, *X), _randn(g, *X), _randn(g, *X), _randn(g, *X)]  # noqa: E731
-    items = [
-        Item("gan discriminator", "family", scores2, FG.gan_discriminator_loss),
-        Item("gan discriminator (B,1,H,W)", "family", patch2, FG.gan_discriminator_loss),
-        Item("gan generator", "family", scores1, FG.gan_generator_loss),
-        Item("gan generator saturating", "family", scores1, lambda f: FG.gan_generator_loss(f, saturating=True)),
-        Item("wgan critic", "family", scores2, FG.wgan_critic_loss, cancellation=True),
-        Item("wgan generator", "family", scores1, FG.wgan_generator_loss, cancellation=True),
-        Item("lsgan discriminator", "family", scores2, lambda r, f: FG.lsgan_discriminator_loss(r, f, a=-0.5, b=0.75)),
-        Item("lsgan generator", "family", scores1, lambda f: FG.lsgan_generator_loss(f, c=0.75)),
-        Item("hinge discriminator", "family", scores2, FG.hinge_discriminator_loss),
-        Item("hinge generator", "family", scores1, FG.hinge_generator_loss, cancellation=True),
-        Item(
-            "wgan-gp gradient_penalty", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X), torch.rand(B, generator=g, dtype=F64), _randn(g, feat, 8, std=0.3)],
-            lambda r, f, a, w: FG.gradient_penalty(_critic(w), r, f, alpha=a),
-            grad=(False, False, False, True),
-        ),
-        Item(
-            "wgan-gp gradient_penalty one_sided", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X), torch.rand(B, generator=g, dtype=F64), _randn(g, feat, 8, std=0.3)],
-            lambda r, f, a, w: FG.gradient_penalty(_critic(w), r, f, alpha=a, center=0.5, one_sided=True),
-            grad=(False, False, False, True),
-        ),
-        Item(
-            "r1_penalty", "family",
-            lambda g: [_randn(g, *X), _randn(g, feat, 8, std=0.3)],
-            lambda x, w: FG.r1_penalty(_critic(w), x, gamma=5.0),
-            grad=(False, True),
-        ),
-        Item(
-            "ebgan discriminator", "family", images4,
-            lambda x, rx, y, ry: FG.ebgan_discriminator_loss(FG.reconstruction_error(x, rx, p=2), FG.reconstruction_error(y, ry, p=2), margin=0.6),
-        ),
-        Item(
-            "ebgan generator + pulling-away term", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X), _randn(g, B, 2, 5)],
-            lambda y, ry, emb: FG.ebgan_generator_loss(FG.reconstruction_error(y, ry, p=2), emb, pt_weight=0.1),
-        ),
-        Item(
-            "began discriminator", "family", images4,
-            lambda x, rx, y, ry: FG.began_discriminator_loss(FG.reconstruction_error(x, rx, p=1), FG.reconstruction_error(y, ry, p=1), k=0.3),
-        ),
-        Item(
-            "began generator", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X)],
-            lambda y, ry: FG.began_generator_loss(FG.reconstruction_error(y, ry, p=1)),
-        ),
-        Item(
-            "began update (k, M_global)", "family", images4,
-            lambda x, rx, y, ry: _began_update(x, rx, y, ry),
-            grad=(False, False, False, False),
-        ),
-    ]
-    return items
-
-
-def all_items() -> list[Item]:
-    return operator_items() + family_items()
 
 
 # ------------------------------------------------------------------------------ comparing
@@ -315,45 +77,10 @@ class Result:
 
 
 def compare(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, tol: tuple[float, float, float], scale: float = 0.0) -> tuple[float, float, str | None]:
-    """``(max |error| over finite values, max error / tolerance, failure message or None)``."""
-    if actual.shape != expected.shape:
-        return math.inf, math.inf, f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
-    if actual.dtype != dtype:
-        return math.inf, math.inf, f"dtype {actual.dtype}, expected {dtype}"
-    rtol, atol_scaled, floor = tol
-    a = actual.detach().to("cpu", F64)
-    e = expected.detach().to("cpu", F64)
-    # an exact value beyond the dtype's range rounds to an infinity: that is the expected result
-    rounded = e.to(dtype).to(F64)
-    e = torch.where(torch.isinf(rounded) & torch.isfinite(e), rounded, e)
-    finite = torch.isfinite(e)
-    e_abs = e.abs()
-    scale = max(scale, e_abs[finite].max().item() if bool(finite.any()) else 0.0)
-    atol = atol_scaled * scale + floor
-    diff = (a - e).abs()
-    same = (a == e) | (a.isnan() & e.isnan())
-    tol_t = atol + rtol * e_abs
-    # a value below the dtype's smallest normal number is met by any result within that number
-    tiny = torch.finfo(dtype).tiny
-    in_band = (e_abs < tiny) & (diff <= tiny)
-    bad = ~(((diff <= tol_t) & finite) | same | in_band)
-    both = finite & torch.isfinite(a)
-    max_err = diff[both].max().item() if bool(both.any()) else 0.0
-    ratio = (diff[both] / tol_t[both].clamp_min(1e-300)).max().item() if bool(both.any()) else 0.0
-    if bool(bad.any()):
-        i = int(bad.flatten().nonzero()[0, 0])
-        got, exp = a.flatten()[i].item(), e.flatten()[i].item()
-        n = int(bad.sum())
-        return max_err, max(ratio, 1.0 + 1e-9 if not math.isfinite(max_err) else ratio), (
-            f"{n} of {e.numel()} values out of tolerance (rtol={rtol:g}, atol={atol:g}); "
-            f"e.g. got {got!r}, expected {exp!r}"
-        )
-    return max_err, ratio, None
-
-
-def _cotangent(shape: torch.Size, g: torch.Generator) -> torch.Tensor:
-    mag = 0.5 + 1.5 * torch.rand(shape, generator=g, dtype=F64)
-    return torch.where(torch.rand(shape, generator=g, dtype=F64) < 0.5, -mag, mag)
+    """``(max |error| over finite values, max error / tolerance, failure message or None)``:
+    :func:`fastgan.testing.compare` with the tolerance ``tol`` = ``(rtol, atol_scaled, floor)``."""
+    verdict = _compare(actual, expected, dtype, tolerance=tol, scale=scale)
+    return verdict.max_error, verdict.ratio, verdict.message
 
 
 def _evaluate(item: Item, backend: str, values: Sequence[torch.Tensor], dtype: torch.dtype, device: str, cot_key: object, cot_dtype: torch.dtype):
@@ -371,23 +98,11 @@ def _evaluate(item: Item, backend: str, values: Sequence[torch.Tensor], dtype: t
     return out.detach(), grads, cot, leaves
 
 
-def _scales(item: Item, values64: Sequence[torch.Tensor], cot64: torch.Tensor, out64: torch.Tensor) -> dict[str, float]:
-    scales: dict[str, float] = {}
-    if item.alpha_scale:  # d/dalpha_b = sum_i cot_bi (real_bi - fake_bi), terms of both signs
-        real, fake = values64[0], values64[1]
-        if real.shape[0] != cot64.shape[0]:  # sliced: the leaf holds twice the batch
-            real, fake = _lay(real, "sliced"), _lay(fake, "sliced")
-        scales["grad2"] = (cot64 * (real - fake)).abs().reshape(real.shape[0], -1).sum(1).max().item()
-    if item.cancellation:  # sums of terms of both signs: the scale is the terms' magnitude
-        scales["forward"] = max(v.abs().mean().item() for v in values64) + abs(ADV_PARAMS["margin"])
-    return scales
-
-
 def check_item(item: Item, backend: str, device: str, dtype: torch.dtype, expected_cache: dict | None = None) -> Result:
     """One cell of the matrix: ``item`` on ``backend``/``device`` in ``dtype`` against the
     reference in float64 on the same rounded values."""
     res = Result(backend, device, dtype, item.name, item.group)
-    tol = OP_TOL[dtype] if item.group == "operator" else FAMILY_TOL[dtype]
+    tol = TOLERANCES[item.group][dtype]
     key = (item.name, dtype)
     try:
         values = [v.to(dtype).to(F64) for v in item.make(_gen(item.name))]  # rounded once

@@ -41,17 +41,19 @@ import fastgan.functional as FG
 from fastgan import amp, losses
 
 import kernel_cases as kc
+from fastgan.testing import TOLERANCES, Tolerance, compare
 
 B, DIM, Z = 6, 5, 3
 SCORE_FAMILIES = ["gan", "cgan", "wgan", "wgan-gp", "lsgan", "hinge"]
 AE_FAMILIES = ["ebgan", "began"]
 FAMILIES = SCORE_FAMILIES + AE_FAMILIES
 
-#: (device, autocast dtype, TOL) — the CUDA rows run only with CUDA (module docstring).
+#: (device, autocast dtype, TOL) — the CUDA rows run only with CUDA (module docstring); TOL is the
+#: ``autocast`` row of fastgan.testing's one tolerance table.
 AMP_CONFIGS = [
-    pytest.param("cpu", torch.bfloat16, 4e-2, id="cpu-bf16"),
-    pytest.param("cuda", torch.float16, 1e-2, id="cuda-fp16", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
-    pytest.param("cuda", torch.bfloat16, 4e-2, id="cuda-bf16", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+    pytest.param("cpu", torch.bfloat16, TOLERANCES["autocast"][torch.bfloat16], id="cpu-bf16"),
+    pytest.param("cuda", torch.float16, TOLERANCES["autocast"][torch.float16], id="cuda-fp16", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+    pytest.param("cuda", torch.bfloat16, TOLERANCES["autocast"][torch.bfloat16], id="cuda-bf16", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
 ]
 
 
@@ -110,12 +112,15 @@ def _step(name: str, G, D, real, z, labels, autocast_dtype, device):
     return d_loss.detach(), g_loss.detach(), d_grads, g_grads
 
 
-def _assert_close_scaled(got: torch.Tensor, ref: torch.Tensor, tol: float, what: str, floor: float = 0.0) -> None:
+def _assert_close_scaled(got: torch.Tensor, ref: torch.Tensor, tol, what: str, floor: float = 0.0) -> None:
+    """``|got − ref| <= tol · max(max|ref|, floor)`` (``tol``: a row of the ``autocast``
+    tolerances, or its number), NaN and infinities where fp32 has them:
+    :func:`fastgan.testing.compare`."""
+    tol = tol if isinstance(tol, Tolerance) else Tolerance(0.0, float(tol))
     got, ref = got.detach().double().cpu(), ref.detach().double().cpu()
     assert torch.isfinite(got).all() or not torch.isfinite(ref).all(), f"{what}: non-finite where fp32 is finite"
-    scale = max(ref.abs().max().item(), floor)
-    err = (got - ref).abs().max().item()
-    assert err <= tol * scale, f"{what}: max |amp - fp32| = {err:.3g} > {tol:g} x {scale:.3g}"
+    verdict = compare(got, ref, torch.float64, tolerance=tol, scale=floor)
+    assert verdict.ok, f"{what}: |amp - fp32| beyond {tol.atol_scaled:g} x scale: {verdict.message}"
 
 
 @pytest.mark.parametrize("device,dtype,tol", AMP_CONFIGS)
@@ -150,7 +155,7 @@ def test_tolerance_catches_a_wrong_loss():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         d_loss, _ = loss.discriminator_loss(copy.deepcopy(D), real, G(z).detach())
     with pytest.raises(AssertionError):
-        _assert_close_scaled(d_loss, ref[0], 4e-2, "wrong lsgan loss", floor=1.0)
+        _assert_close_scaled(d_loss, ref[0], TOLERANCES["autocast"][torch.bfloat16], "wrong lsgan loss", floor=1.0)
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
@@ -292,7 +297,7 @@ def test_amp_training_step_follows_the_recipe():
     before = _critic_model()
     for (n, p32), pamp, p0 in zip(D32.named_parameters(), Damp.parameters(), before.parameters()):
         assert torch.isfinite(pamp).all()
-        _assert_close_scaled(pamp - p0, p32 - p0, 4e-2, f"update of {n}")
+        _assert_close_scaled(pamp - p0, p32 - p0, TOLERANCES["autocast"][torch.bfloat16], f"update of {n}")
 
 
 def test_amp_overflow_skips_the_step():

@@ -313,3 +313,25 @@ def test_report_speedups_and_headline():
     assert rows[2]["speedup_vs_eager_idiom"] == 4.0 and rows[2]["speedup_vs_compiled"] == 2.0
     assert "speedup_vs_eager_idiom" not in rows[3]
     assert report.headline_provider(["fastgan_reference", "fastgan_cpu"]) == "fastgan_cpu"
+
+
+
+def test_bench_check_uses_the_one_tolerance_table():
+    """The benchmark's check applies fastgan.testing's rows, whose values are the catalogue's
+    documented ``TOL_OP`` / ``TOL_FAMILY``: an error just under the row passes, one just above
+    it fails, and a NaN where the reference has none is wrong."""
+    import torch
+
+    from fastgan.bench import catalogue, checks
+    from fastgan.bench.providers import Provider
+    from fastgan.testing import TOLERANCES
+
+    assert TOLERANCES["benchmark_op"][torch.float32].atol_scaled == catalogue.TOL_OP
+    assert TOLERANCES["benchmark_fam"][torch.float32].atol_scaled == catalogue.TOL_FAMILY
+    case = next(c for c in catalogue.CASES if not c.family and c.size == "tiny")
+    provider = Provider("test", lambda c, d: None)
+    for factor, ok in ((1 + 0.5 * catalogue.TOL_OP, True), (1 + 4 * catalogue.TOL_OP, False), (float("nan"), False)):
+        ref = checks.reference(case, "cpu")
+        res = checks.check(case, provider, lambda *t, f=factor, ref=ref: ref(*t) * f)
+        assert res.ok is ok and res.status == ("ok" if ok else "wrong"), (factor, res)
+        assert (res.max_error < catalogue.TOL_OP) is ok, (factor, res)

@@ -5,6 +5,7 @@ non-zero exit status that names the broken operator."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 
 import pytest
@@ -18,13 +19,31 @@ import kernel_cases as kc
 #: Backends whose implementations can be swapped for a broken one while the reference (the
 #: expected values) stays intact: the compiled ones that run at full speed here (the check's
 #: machinery is the same for every backend; an interpreted one only when there is no other).
+#: Where none is built, :data:`STANDIN`: the ``cpu`` backend stood in for by the reference's
+#: implementations (see :func:`_backend_under_test`), so that the failure path runs everywhere.
+STANDIN = "reference-as-cpu"
 _RUNNABLE = [b for b in kc.COMPILED if kc.DEVICE[b] == "cpu" or torch.cuda.is_available()]
-SWAPPABLE = [b for b in _RUNNABLE if not check.interpreted(b)] or _RUNNABLE[:1]
+SWAPPABLE = [b for b in _RUNNABLE if not check.interpreted(b)] or _RUNNABLE[:1] or [STANDIN]
 FAST = [b for b in fastgan.available_backends() if not check.interpreted(b)]
 INTERPRETED = [b for b in fastgan.available_backends() if check.interpreted(b)]
-needs_second_backend = pytest.mark.skipif(
-    not SWAPPABLE, reason="only the reference backend is available here: nothing to break but the ground truth"
-)
+
+
+@contextlib.contextmanager
+def _backend_under_test(name: str, monkeypatch: pytest.MonkeyPatch):
+    """The backend to break: ``name`` itself, or for :data:`STANDIN` the ``cpu`` backend made
+    available with copies of the reference's implementations (whatever is built here). The
+    backends' tables are restored afterwards."""
+    backends._RESOLVED.clear()
+    if name == STANDIN:
+        probe = backends._probe
+        monkeypatch.setattr(backends, "_probe", lambda n: (True, "stand-in: the reference's functions") if n == "cpu" else probe(n))
+        monkeypatch.setitem(backends._IMPLS, "cpu", dict(backends._IMPLS["reference"]))
+        name = "cpu"
+    try:
+        yield name
+    finally:
+        monkeypatch.undo()
+        backends._RESOLVED.clear()
 
 
 def _check(**kw) -> tuple[int, str]:
@@ -108,11 +127,21 @@ def _crash(op, original):
 BREAKERS = {"wrong_value": _wrong_value, "wrong_gradient": _wrong_gradient, "wrong_dtype": _wrong_dtype, "crash": _crash}
 
 
-@needs_second_backend
-@pytest.mark.parametrize("breaker", list(BREAKERS))
-@pytest.mark.parametrize("op", kc.OP_NAMES)
-@pytest.mark.parametrize("backend", SWAPPABLE)
-def test_a_broken_backend_fails_the_check(backend, op, breaker):
+#: (backend, op, breaker): every breaker of every operator on the swappable backends, and where a
+#: compiled backend is built also the stand-in (one breaker per operator), so that the path the
+#: suite takes on a machine without the extension runs here too.
+BROKEN = [(b, op, br) for b in SWAPPABLE for op in kc.OP_NAMES for br in BREAKERS] + (
+    [(STANDIN, op, "wrong_gradient") for op in kc.OP_NAMES] if STANDIN not in SWAPPABLE else []
+)
+
+
+@pytest.mark.parametrize("swapped,op,breaker", BROKEN, ids=["-".join(c) for c in BROKEN])
+def test_a_broken_backend_fails_the_check(swapped, op, breaker, monkeypatch):
+    with _backend_under_test(swapped, monkeypatch) as backend:
+        _break_and_check(backend, op, breaker)
+
+
+def _break_and_check(backend: str, op: str, breaker: str) -> None:
     original = backends._IMPLS[backend][op]
     backends.register(op, backend, BREAKERS[breaker](op, original))
     try:
@@ -146,23 +175,22 @@ def test_a_broken_backend_fails_the_check(backend, op, breaker):
     assert all(r.ok for r in check.run_matrix([backend], None, [torch.float64], items))
 
 
-@needs_second_backend
-def test_a_broken_backend_fails_through_the_command_line(monkeypatch, capsys):
+@pytest.mark.parametrize("swapped", sorted({SWAPPABLE[0], STANDIN}))
+def test_a_broken_backend_fails_through_the_command_line(swapped, monkeypatch, capsys):
     """``fastgan check``'s ``run(args)`` as the command line calls it, with one operator's
-    gradient broken: the operator and the family built on it (WGAN-GP) fail."""
-    backend = SWAPPABLE[0]
-    original = backends._IMPLS[backend]["grad_norm_penalty"]
-    monkeypatch.setitem(backends._IMPLS[backend], "grad_norm_penalty", _wrong_gradient("grad_norm_penalty", original))
-    backends._RESOLVED.clear()
-    try:
+    gradient broken: the operator and the family built on it (WGAN-GP) fail, exit status 1 — on
+    the compiled backend where one is built, and everywhere on the stand-in."""
+    with _backend_under_test(swapped, monkeypatch) as backend:
+        original = backends._IMPLS[backend]["grad_norm_penalty"]
+        monkeypatch.setitem(backends._IMPLS[backend], "grad_norm_penalty", _wrong_gradient("grad_norm_penalty", original))
+        backends._RESOLVED.clear()
         parser = argparse.ArgumentParser()
         check.add_arguments(parser)
         args = parser.parse_args(["--backend", backend, "--dtype", "f32", "--device", "cpu"])
         assert check.run(args) == 1
-    finally:
-        backends._RESOLVED.clear()
     out = capsys.readouterr().out
     assert "FAIL" in out and "grad_norm_penalty" in out and "wgan-gp gradient_penalty" in out
+    assert "interpolate[odd] " in out and " ok" in out  # the operators left alone pass
 
 
 def test_command_line_options():

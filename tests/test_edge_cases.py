@@ -11,8 +11,14 @@
   threads (tolerance: none — the kernels' chunking and combining order do not depend on the
   thread count);
 * 64-bit offsets: the compiled kernels read a tensor of more than 2**31 elements correctly;
-* regular tests for what the property tests (``test_properties.py``) found: per-sample norms
-  beyond fp32's accumulation range, and bf16 subnormal numbers.
+* regular tests for what the property tests found: bf16 subnormal numbers, penalties on one value
+  per sample (the penalty's norm range is in ``test_op_grad_norm_penalty.py``);
+* for every operator variant (each kind, side, p, one-sidedness; small shapes, mixed layouts):
+  gradcheck in fp64; outputs never alias or modify inputs (nor grad_output); NaN placed in an
+  input (also past the first parallel chunk of a long row) propagates exactly where the
+  reference has NaN; a zero-norm sample has gradient exactly 0 in the penalty; bitwise
+  run-to-run determinism; second and third derivatives equal to the reference's; half-precision
+  gradients within the ``half_gradient`` row of fp32's.
 """
 
 from __future__ import annotations
@@ -27,19 +33,15 @@ import fastgan.functional as FG
 from fastgan import amp, check, losses
 
 import kernel_cases as kc
+from fastgan.testing import TOLERANCES, assert_close
 
 F64, F32, BF16, F16 = torch.float64, torch.float32, torch.bfloat16, torch.float16
-BACKEND_PARAMS = [pytest.param(b, id=b) for b in kc.BACKENDS]
+BACKEND_PARAMS = kc.backend_params
 B = 5
 
 
-def dev(backend: str) -> str:
-    return kc.DEVICE[backend]
-
-
-def _skip_unusable(backend: str) -> None:
-    if dev(backend) == "cuda" and not torch.cuda.is_available():  # pragma: no cover
-        pytest.skip("no CUDA device")
+dev = kc.dev
+_skip_unusable = kc.skip_unusable
 
 
 # ------------------------------------------------------------------- inputs are never modified
@@ -294,11 +296,9 @@ def test_batch_of_one(backend, name):
         exp = fn(*leaves64)
         exp_grads = _grads(exp, leaves64)
     assert torch.isfinite(out).all()
-    _, _, why = check.compare(out, exp, F32, check.FAMILY_TOL[F32])
-    assert why is None, f"{name} forward: {why}"
+    assert_close(out, exp, F32, f"{name} forward", tolerance="family")
     for i, (a, e) in enumerate(zip(grads, exp_grads)):
-        _, _, why = check.compare(a, e, F32, check.FAMILY_TOL[F32])
-        assert why is None, f"{name} gradient {i}: {why}"
+        assert_close(a, e, F32, f"{name} gradient {i}", tolerance="family")
 
 
 def test_pulling_away_term_needs_two_samples():
@@ -405,80 +405,6 @@ def test_offsets_past_2_pow_31_elements(backend):
 
 
 # ---------------------------------------------- found by the property tests: regular tests now
-@pytest.mark.parametrize("dtype", [pytest.param(F32, id="f32"), pytest.param(BF16, id="bf16")])
-@pytest.mark.parametrize("scale", [1e20, 1e30], ids=["norm1e20", "norm1e30"])
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_grad_norm_penalty_huge_norm_has_finite_gradient(backend, scale, dtype):
-    """Per-sample norms above ~1.8e19 (fp32/bf16 inputs): an fp32 sum of squares would overflow,
-    the norm would be inf and the gradient ``φ'(n − c) g / (B n)`` inf/inf = NaN — but the exact
-    gradient, ``2 (1 − c/n) g / B``, is finite and representable (fastgan's sums are fp64:
-    docs/design.md §6). The forward may be inf (the
-    exact penalty exceeds the dtype's range); the gradient must match the float64 reference."""
-    _skip_unusable(backend)
-    g = torch.Generator().manual_seed(13)
-    x = torch.randn(3, 40, generator=g, dtype=F64)
-    x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True) * scale
-    grads = x.to(dtype).to(dev(backend)).requires_grad_(True)
-    with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(grads, 1.0, False)
-        (d,) = torch.autograd.grad(out, grads)
-    x64 = grads.detach().to("cpu", F64).requires_grad_(True)
-    exp = fastgan.backends._IMPLS["reference"]["grad_norm_penalty"](x64, 1.0, False)
-    (d64,) = torch.autograd.grad(exp, x64)
-    assert torch.isfinite(d64).all()
-    assert torch.isfinite(d).all(), f"{backend}: NaN/inf gradient for per-sample norms ~{scale:g} (exact: finite, max {d64.abs().max().item():.3g})"
-    kc.assert_matches(d, d64, dtype, f"{backend} grad_norm_penalty d/dgrads, norms ~{scale:g}")
-
-
-@pytest.mark.parametrize("center", [1.0, 0.0])
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_grad_norm_penalty_tiny_norm_fp32(backend, center):
-    """fp32 rows whose squares fall below fp32's normal range (norm ~1e-30, and a row of
-    subnormal numbers): with center 1 the exact gradient is ``−2 g / (B n)``, of size ~1/B —
-    not 0, which is what an fp32 sum of squares that underflows to 0 gives. (With center 0 the
-    exact gradient is ~1e-30: any value within fp32's subnormal band passes.)"""
-    _skip_unusable(backend)
-    g = torch.Generator().manual_seed(17)
-    x = torch.randn(3, 20, generator=g, dtype=F64)
-    x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    x[0] *= 1e-30
-    x[1] *= 1e-41  # subnormal fp32 numbers only
-    grads = x.float().to(dev(backend)).requires_grad_(True)
-    with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(grads, center, False)
-        (d,) = torch.autograd.grad(out, grads)
-    x64 = grads.detach().to("cpu", F64).requires_grad_(True)
-    exp = fastgan.backends._IMPLS["reference"]["grad_norm_penalty"](x64, center, False)
-    (d64,) = torch.autograd.grad(exp, x64)
-    tiny = torch.finfo(F32).tiny
-    d_cpu = d.detach().to("cpu", F64)
-    ok = ((d_cpu - d64).abs() <= 2e-5 * d64.abs().max() + 1e-6 * d64.abs()) | ((d64.abs() < tiny) & (d_cpu.abs() <= tiny))
-    assert ok.all(), f"{backend}: gradient of tiny-norm rows {d_cpu[:2, :3].tolist()}, exact {d64[:2, :3].tolist()}"
-    kc.assert_matches(out, exp, F32, f"{backend} grad_norm_penalty forward, tiny norms")
-
-
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_grad_norm_penalty_fp64_norm_limit(backend):
-    """The documented limit (docs/errors.md, Numerical range): fp64 rows keep fp64 squares, so a
-    norm of 1e-150 is exact, one of 1e-160 (a subnormal sum of squares) is inexact, and one of
-    1e-170 (every square 0) has the zero-norm gradient 0 — while the loss stays right."""
-    _skip_unusable(backend)
-    g = torch.Generator().manual_seed(5)
-    x = torch.randn(3, 20, generator=g, dtype=F64)
-    unit = x / torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    scales = torch.tensor([1e-150, 1e-160, 1e-170], dtype=F64)
-    grads = (unit * scales[:, None]).to(dev(backend)).requires_grad_(True)
-    with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(grads, 1.0, False)
-        (d,) = torch.autograd.grad(out, grads)
-    d = d.cpu()
-    torch.testing.assert_close(out.cpu(), torch.tensor(1.0, dtype=F64))  # mean of (0 - 1)^2
-    exact = -2.0 * unit / 3  # d/dg of (n - 1)^2 / B at n -> 0: 2 (n - 1) g / (B n)
-    torch.testing.assert_close(d[0], exact[0], rtol=1e-12, atol=0)
-    assert not torch.allclose(d[1], exact[1], rtol=1e-6, atol=0)  # inexact: the stated limit
-    assert torch.equal(d[2], torch.zeros_like(d[2]))
-
-
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_bf16_subnormals(backend):
     """bf16 subnormal inputs (below 1.2e-38) are numbers like any other: |x − recon| > 0, so the
@@ -499,19 +425,6 @@ def test_bf16_subnormals(backend):
     assert d.tolist() == [[1 / 3, -1 / 3, 1 / 3]] or torch.equal(d, torch.tensor([[1, -1, 1]], dtype=BF16, device=d.device) * d[0, 2])
     assert d[0, 0] > 0 and d[0, 1] < 0
     assert torch.equal(same, x.detach())
-
-
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_penalty_of_a_value_below_fp32_range_rounds_to_zero(backend):
-    """Found by the property tests: center 0, one subnormal fp32 gradient: the exact penalty
-    (~1e-79) is below fp32's range; 0 is its correctly rounded value, gradient within fp32's
-    subnormal band of the exact one."""
-    _skip_unusable(backend)
-    g = torch.tensor([3e-40], dtype=F32, device=dev(backend)).requires_grad_(True)
-    with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(g, 0.0, False)
-        (d,) = torch.autograd.grad(out, g)
-    assert out.item() == 0.0 and abs(d.item() - 2 * 3e-40) <= torch.finfo(F32).tiny
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
@@ -536,3 +449,274 @@ def test_penalties_on_one_value_per_sample(backend):
     for got, exp in zip(results[backend], results["reference"]):
         assert torch.isfinite(got).all()
         torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-6)
+
+# ------------------------------------------------------------ every operator variant, small cases
+backend_params = kc.backend_params
+backend_params_compiled_and_triton = kc.compiled_params
+dtype_params = kc.dtype_params
+
+
+SMALL_ROWS = kc.Spec("small", (3, 2, 3, 4))
+
+
+SMALL_ROWS_MIXED = kc.Spec("small_mixed", (3, 2, 3, 4), ("strided", "channels_last", "strided"))
+
+
+SMALL_SCORES = kc.Spec("small", (4, 1, 2, 3))
+
+
+SMALL_SCORES_DIFF = kc.Spec("small_batch_differs", (5, 1), shape2=(3, 1))
+
+
+def _small_builders() -> dict:
+    """``id -> (dtype, device) -> Case``: one small case of every operator variant (each kind,
+    side, p, one_sided)."""
+    b = {
+        "interpolate": lambda d, dev: kc.interpolate_case(SMALL_ROWS, d, dev),
+        "interpolate-mixed_layouts": lambda d, dev: kc.interpolate_case(SMALL_ROWS_MIXED, d, dev),
+        "grad_norm_penalty-two_sided": lambda d, dev: kc.grad_norm_penalty_case(SMALL_ROWS, d, False, dev),
+        "grad_norm_penalty-one_sided": lambda d, dev: kc.grad_norm_penalty_case(SMALL_ROWS, d, True, dev),
+        "grad_norm_penalty-center0": lambda d, dev: kc.grad_norm_penalty_case(kc.Spec("c0", (3, 2, 3, 4), params=(("center", 0.0),)), d, False, dev),
+        "grad_norm_penalty-strided": lambda d, dev: kc.grad_norm_penalty_case(SMALL_ROWS_MIXED, d, True, dev),
+        "reconstruction_error-p1": lambda d, dev: kc.reconstruction_error_case(SMALL_ROWS, d, 1, dev),
+        "reconstruction_error-p2": lambda d, dev: kc.reconstruction_error_case(SMALL_ROWS, d, 2, dev),
+        "reconstruction_error-p2-mixed_layouts": lambda d, dev: kc.reconstruction_error_case(SMALL_ROWS_MIXED, d, 2, dev),
+    }
+    for kind in kc.KINDS:
+        for side in kc.SIDES:
+            b[f"adversarial_loss-{kind}-{side}"] = lambda d, dev, kind=kind, side=side: kc.adversarial_loss_case(SMALL_SCORES, d, kind, side, dev)
+        b[f"adversarial_loss-{kind}-batch_differs"] = lambda d, dev, kind=kind: kc.adversarial_loss_case(SMALL_SCORES_DIFF, d, kind, "both", dev)
+    return b
+
+
+SMALL = _small_builders()
+
+
+SMALL_IDS = list(SMALL)
+
+
+def small_case(name: str, dtype: torch.dtype, device: str) -> kc.Case:
+    return SMALL[name](dtype, device)
+
+
+@pytest.mark.parametrize("name", SMALL_IDS)
+@pytest.mark.parametrize("backend", backend_params)
+def test_gradcheck(backend, name):
+    _skip_unusable(backend)
+    case = small_case(name, kc.F64, dev(backend))
+    args, leaves, _, _ = kc.with_grad(case)
+    positions = case.tensor_positions
+
+    def fn(*tensors):
+        call = list(args)
+        for i, t in zip(positions, tensors):
+            call[i] = t
+        with fastgan.use_backend(backend):
+            return kc.PUBLIC[case.op](*call)
+
+    assert torch.autograd.gradcheck(fn, tuple(leaves), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [pytest.param(kc.F32, id="f32"), pytest.param(kc.BF16, id="bf16")])
+@pytest.mark.parametrize("name", SMALL_IDS)
+@pytest.mark.parametrize("backend", backend_params)
+def test_outputs_never_alias_or_modify_inputs(backend, name, dtype):
+    _skip_unusable(backend)
+    case = small_case(name, dtype, dev(backend))
+    args, leaves, _, _ = kc.with_grad(case)
+    before = [t.detach().clone() for t in leaves]
+    cot_before = case.cot.clone()
+    out, grads = kc.run_backend(backend, case, args, leaves)
+
+    def storage(t):
+        return t.untyped_storage().data_ptr()
+
+    inputs = {storage(t) for t in leaves} | {storage(case.cot)}
+    assert storage(out) not in inputs, "the output shares memory with an input"
+    for name_, g in zip(case.tensor_names(), grads):
+        assert storage(g) not in {storage(t) for t in leaves}, f"d/d{name_} shares memory with an input"
+    for name_, t, b in zip(case.tensor_names(), leaves, before):
+        assert torch.equal(t.detach(), b), f"{name_} was modified"
+    assert torch.equal(case.cot, cot_before), "the backward modified grad_output"
+    # writing into the output leaves the inputs alone
+    with torch.no_grad():
+        out.add_(1.0)
+    for name_, t, b in zip(case.tensor_names(), leaves, before):
+        assert torch.equal(t.detach(), b), f"{name_} changed when the output was modified"
+
+
+def _poison(case: kc.Case, position: int, sample: int, flat_index: int) -> kc.Case:
+    """NaN at element ``flat_index`` of sample ``sample`` of tensor argument ``position``."""
+    for args in (case.args, case.ref_args):
+        t = args[position].clone()
+        if t.dim() == 1:
+            t[sample] = float("nan")
+        else:
+            idx = torch.unravel_index(torch.tensor(flat_index), t.shape[1:])
+            t[(sample, *(int(i) for i in idx))] = float("nan")
+        args[position] = t
+    return case
+
+
+def _nan_builders() -> dict:
+    """``id -> (dtype, device) -> Case`` with NaN placed in inputs (also past the first chunk
+    of a long row)."""
+    odd, long, long3 = kc.Spec("odd", kc.ODD), kc.Spec("long", kc.LONG), kc.Spec("long3", kc.LONG3)
+    patch = kc.Spec("patch64", (64, 1, 30, 30))
+    b = {
+        # real[0, 5] and alpha[2]
+        "interpolate-real_and_alpha": lambda d, dev: _poison(_poison(kc.interpolate_case(odd, d, dev), 0, 0, 5), 2, 2, 0),
+        "interpolate-fake_long": lambda d, dev: _poison(kc.interpolate_case(long3, d, dev), 1, 0, 3 * kc.CHUNK + 7),
+    }
+    for one_sided in (False, True):
+        b[f"grad_norm_penalty-one_sided={one_sided}"] = lambda d, dev, o=one_sided: _poison(kc.grad_norm_penalty_case(odd, d, o, dev), 0, 1, 11)
+        b[f"grad_norm_penalty-long-one_sided={one_sided}"] = lambda d, dev, o=one_sided: _poison(kc.grad_norm_penalty_case(long3, d, o, dev), 0, 0, 2 * kc.CHUNK + 3)
+    for p in (1, 2):
+        b[f"reconstruction_error-p{p}"] = lambda d, dev, p=p: _poison(_poison(kc.reconstruction_error_case(odd, d, p, dev), 0, 0, 0), 1, 2, 300)
+        b[f"reconstruction_error-long-p{p}"] = lambda d, dev, p=p: _poison(kc.reconstruction_error_case(long, d, p, dev), 1, 1, kc.CHUNK + 100)
+    for kind in kc.KINDS:
+        for position, side in ((0, "real"), (1, "fake")):
+            b[f"adversarial_loss-{kind}-nan_in_{side}"] = lambda d, dev, k=kind, pos=position: _poison(kc.adversarial_loss_case(patch, d, k, "both", dev), pos, 40, 17)
+    return b
+
+
+NAN = _nan_builders()
+
+
+NAN_IDS = list(NAN)
+
+
+@pytest.mark.parametrize("dtype", dtype_params)
+@pytest.mark.parametrize("name", NAN_IDS)
+@pytest.mark.parametrize("backend", backend_params)
+def test_nan_propagates(backend, name, dtype):
+    _skip_unusable(backend)
+    case = NAN[name](dtype, dev(backend))
+    with fastgan.use_backend(backend):
+        out = kc.PUBLIC[case.op](*case.args)
+    expected = kc.REFERENCE[case.op](*case.ref_args)
+    assert torch.isnan(expected).any()  # the reference propagates NaN (the premise of this test)
+    # NaN exactly where the reference has NaN; finite values agree
+    kc.assert_matches(out, expected, dtype, f"{backend} {name}")
+
+
+@pytest.mark.parametrize("dtype", dtype_params)
+@pytest.mark.parametrize("center", [1.0, 0.0])
+@pytest.mark.parametrize("one_sided", [False, True], ids=["two_sided", "one_sided"])
+@pytest.mark.parametrize("spec", [kc.Spec("odd", kc.ODD), kc.Spec("long", kc.LONG), kc.Spec("B1", (1, 3, 4, 5)), kc.Spec("long_cl", kc.LONG, kc.L3)], ids=kc.spec_id)
+@pytest.mark.parametrize("backend", backend_params)
+def test_grad_norm_penalty_zero_norm_sample_has_zero_gradient(backend, spec, one_sided, center, dtype):
+    _skip_unusable(backend)
+    spec = kc.Spec(spec.id, spec.shape, spec.layouts, params=(("center", center),))
+    case = kc.grad_norm_penalty_case(spec, dtype, one_sided, dev(backend))
+    zero = 1 if spec.shape[0] > 1 else 0
+    case.args[0] = case.args[0].clone()
+    case.args[0][zero] = 0
+    case.ref_args[0] = case.ref_args[0].clone()
+    case.ref_args[0][zero] = 0
+    args, leaves, ref_args, ref_leaves = kc.with_grad(case)
+    out, (grad,) = kc.run_backend(backend, case, args, leaves)
+    expected, (expected_grad,) = kc.run_reference64(case, ref_args, ref_leaves)
+    assert torch.isfinite(out) and torch.isfinite(grad).all(), "non-finite result for a zero-norm sample"
+    assert torch.equal(grad[zero], torch.zeros_like(grad[zero])), "the zero-norm sample's gradient is not exactly 0"
+    kc.assert_matches(out, expected, dtype, f"{backend} grad_norm_penalty forward with a zero-norm sample")
+    kc.assert_matches(grad, expected_grad, dtype, f"{backend} grad_norm_penalty d/dgrads with a zero-norm sample")
+
+
+def _determinism_builders() -> dict:
+    long3, many = kc.Spec("long3", kc.LONG3), kc.Spec("manyB", (33, 3, 4, 5))
+    patch = kc.Spec("patch64", (64, 1, 30, 30))
+    b = {
+        "interpolate-long3": lambda d, dev: kc.interpolate_case(long3, d, dev),
+        "interpolate-long-cl": lambda d, dev: kc.interpolate_case(kc.Spec("l", kc.LONG, kc.L3), d, dev),
+        "grad_norm_penalty-long3": lambda d, dev: kc.grad_norm_penalty_case(long3, d, False, dev),
+        "grad_norm_penalty-long-cl-one_sided": lambda d, dev: kc.grad_norm_penalty_case(kc.Spec("l", kc.LONG, kc.L3), d, True, dev),
+        "grad_norm_penalty-manyB": lambda d, dev: kc.grad_norm_penalty_case(many, d, False, dev),
+        "reconstruction_error-long3-p1": lambda d, dev: kc.reconstruction_error_case(long3, d, 1, dev),
+        "reconstruction_error-long-p2": lambda d, dev: kc.reconstruction_error_case(kc.Spec("l", kc.LONG), d, 2, dev),
+        "reconstruction_error-manyB-p2": lambda d, dev: kc.reconstruction_error_case(many, d, 2, dev),
+    }
+    for kind in kc.KINDS:
+        b[f"adversarial_loss-{kind}-patch64"] = lambda d, dev, k=kind: kc.adversarial_loss_case(patch, d, k, "both", dev)
+    return b
+
+
+DETERMINISM = _determinism_builders()
+
+
+DET_IDS = list(DETERMINISM)
+
+
+@pytest.mark.parametrize("dtype", [pytest.param(d, id=kc.DTYPE_IDS[d]) for d in (kc.F32, kc.F64, kc.BF16, kc.F16)])
+@pytest.mark.parametrize("name", DET_IDS)
+@pytest.mark.parametrize("backend", backend_params)
+def test_run_to_run_bitwise_identical(backend, name, dtype):
+    _skip_unusable(backend)
+    case = DETERMINISM[name](dtype, dev(backend))
+    results = []
+    for _ in range(3):
+        args, leaves, _, _ = kc.with_grad(case)
+        results.append(kc.run_backend(backend, case, args, leaves))
+    (out0, grads0), rest = results[0], results[1:]
+    for out, grads in rest:
+        assert torch.equal(out, out0), f"{name}: forward differs between runs"
+        for n, g, g0 in zip(case.tensor_names(), grads, grads0):
+            assert torch.equal(g, g0), f"{name}: d/d{n} differs between runs"
+
+
+DOUBLE_IDS = [n for n in SMALL_IDS if "mixed" not in n and "strided" not in n and "batch_differs" not in n]
+
+
+@pytest.mark.parametrize("name", DOUBLE_IDS)
+@backend_params_compiled_and_triton
+def test_higher_order_gradients_match_the_reference(backend, name):
+    """The backward of every backend is itself differentiable: second and third derivatives (with
+    respect to the inputs and to the incoming gradient) equal the reference's, in fp64."""
+    _skip_unusable(backend)
+    case = small_case(name, kc.F64, dev(backend))
+
+    def orders(b):
+        args, leaves, _, _ = kc.with_grad(case)
+        cot = case.cot.detach().clone().requires_grad_(True)
+        with fastgan.use_backend(b):
+            out = kc.PUBLIC[case.op](*args)
+            grads = torch.autograd.grad(out, leaves, cot, create_graph=True)
+            # a non-linear function of the gradients, so that every second derivative shows
+            second_in = sum((g.square() * (1.5 + torch.arange(g.numel(), dtype=g.dtype).reshape(g.shape))).sum()
+                            for g in grads)
+            second = torch.autograd.grad(second_in, [*leaves, cot], create_graph=True, allow_unused=True)
+            third_in = sum(g.pow(3).sum() for g in second if g is not None and g.requires_grad)
+            third = (
+                torch.autograd.grad(third_in, [*leaves, cot], allow_unused=True)
+                if torch.is_tensor(third_in) else [None] * (len(leaves) + 1)
+            )
+        return grads, second, third
+
+    expected, got = orders("reference"), orders(backend)
+    names = [*case.tensor_names(), "grad_output"]
+    for order, (exp, act) in enumerate(zip(expected, got), start=1):
+        for n, e, a in zip(names, exp, act):
+            if e is None or a is None:  # d/dn does not exist: both must agree it does not
+                assert (e is None or not e.abs().sum()) and (a is None or not a.abs().sum()), (
+                    f"{name}: order {order} d/d{n}: reference {e}, {backend} {a}")
+                continue
+            torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-10, msg=lambda m: f"{name}: order {order} d/d{n}: {m}")
+
+
+# ------------------------------------------------------------------ on the default backend
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_half_gradients_close_to_fp32(dtype):
+    """Gradients of the operators in half precision stay within the dtype's tolerance of fp32."""
+    torch.manual_seed(4)
+    base = torch.randn(4, 3, 5, 5)
+    for fn in (
+        lambda t: fastgan.ops.grad_norm_penalty(t, 1.0, False),
+        lambda t: fastgan.ops.reconstruction_error(t, torch.zeros_like(t), 2).sum(),
+        lambda t: fastgan.ops.adversarial_loss(t, t * 0.5, "bce"),
+    ):
+        x32 = base.clone().requires_grad_(True)
+        (g32,) = torch.autograd.grad(fn(x32), x32)
+        xh = base.to(dtype).requires_grad_(True)
+        (gh,) = torch.autograd.grad(fn(xh), xh)
+        assert gh.dtype == dtype
+        assert_close(gh.float(), g32.double(), F32, f"{dtype} gradient", tolerance=TOLERANCES["half_gradient"][dtype])

@@ -14,10 +14,12 @@ import pytest
 import torch
 
 import fastgan.functional as FG
+from fastgan.testing import TOLERANCES
 
 #: tolerance relative to the oracle: the fp32 computation (~1e-6) plus one rounding of the result
 #: to the output dtype (half an ulp)
-RTOL = {torch.float64: 1e-12, torch.float32: 2e-6, torch.float16: 1e-3, torch.bfloat16: 8e-3}
+#: one rounding of an exactly known value: the ``exact_value`` row of fastgan.testing's one table
+RTOL = {dt: t.rtol for dt, t in TOLERANCES["exact_value"].items()}
 
 
 def oracle(e: torch.Tensor) -> float:

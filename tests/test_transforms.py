@@ -330,3 +330,79 @@ def test_penalties_under_torch_func_match_autograd(backend):
         batched = torch.func.vmap(lambda r: FG.gradient_penalty(critic, r, fake, alpha=alpha))(torch.stack([real, 2 * real]))
         for i, r in enumerate((real, 2 * real)):
             torch.testing.assert_close(batched[i], FG.gradient_penalty(critic, r, fake, alpha=alpha), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------- every transform of every operator: random shapes (hypothesis)
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from properties import BACKEND_PARAMS, LAYOUTS, arrange, max_numel, shapes, values  # noqa: E402
+from properties import _settings, _skip_unusable  # noqa: E402
+
+def _op_call(op: str, p: dict):
+    """A scalar function of the operator's tensor inputs, and how many inputs it takes."""
+    if op == "interpolate":
+        return (lambda r, f, a: fastgan.ops.interpolate(r, f, a).square().sum()), 3
+    if op == "grad_norm_penalty":
+        return (lambda g: fastgan.ops.grad_norm_penalty(g, p["center"], p["one_sided"])), 1
+    if op == "reconstruction_error":
+        return (lambda x, y: fastgan.ops.reconstruction_error(x, y, p["p"]).square().sum()), 2
+    return (lambda r, f: fastgan.ops.adversarial_loss(r, f, p["kind"], margin=1.5).square()), 2
+
+
+def _transform(name: str, f, xs):
+    if name == "grad":
+        return torch.func.grad(f, argnums=tuple(range(len(xs))))(*xs)
+    if name == "jvp":
+        return torch.func.jvp(f, tuple(xs), tuple(torch.full_like(x, 0.5) for x in xs))
+    if name == "vmap":
+        return torch.func.vmap(f)(*(torch.stack([x, -x]) for x in xs))
+    # second order through autograd: the composite backward of the fused backends
+    leaves = [x.detach().clone().requires_grad_(True) for x in xs]
+    g1 = torch.autograd.grad(f(*leaves), leaves, create_graph=True)
+    s = sum((g * g).sum() for g in g1)
+    if not s.requires_grad:
+        return g1
+    return g1, torch.autograd.grad(s, leaves, allow_unused=True)
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_transforms_property(backend):
+    """Every operator under torch.func grad / jvp / vmap and a second-order autograd.grad, on
+    random shapes, layouts and values, gives the reference backend's results (fp64)."""
+    _skip_unusable(backend)
+    device = kc.DEVICE[backend]
+
+    @_settings(backend)
+    @given(
+        op=st.sampled_from(kc.OP_NAMES),
+        transform=st.sampled_from(["grad", "jvp", "vmap", "second_order"]),
+        shape=shapes(min(max_numel(backend), 512)),
+        layout=st.sampled_from(LAYOUTS),
+        regime=st.sampled_from(("normal", "large", "tiny_norm", "zero_rows")),
+        params=st.fixed_dictionaries({
+            "center": st.sampled_from([0.0, 1.0, 2.5]), "one_sided": st.booleans(),
+            "p": st.sampled_from([1, 2]), "kind": st.sampled_from(list(kc.KINDS)),
+        }),
+        seed=st.integers(0, 2**31 - 1),
+    )
+    def run(op, transform, shape, layout, regime, params, seed):
+        g = torch.Generator().manual_seed(seed)
+        f, n = _op_call(op, params)
+        xs = [arrange(values(shape, F64, regime, g, norms=op == "grad_norm_penalty"), layout, g).to(device)
+              for _ in range(n)]
+        if op == "interpolate":
+            xs[2] = torch.rand(shape[0], generator=g, dtype=F64).to(device)
+        results = {}
+        for b in ("reference", backend):
+            with fastgan.use_backend(b):
+                results[b] = torch.utils._pytree.tree_leaves(_transform(transform, f, xs))
+        assert len(results["reference"]) == len(results[backend])
+        for e, a in zip(results["reference"], results[backend]):
+            if e is None or a is None:
+                assert e is None and a is None
+                continue
+            torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-12 * (1 + e.abs().max().item()), equal_nan=True,
+                                       msg=lambda m: f"{backend} {op} under {transform}: {m}")
+
+    run()

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import torch
 
 from fastgan.bench import timing
-from fastgan.bench.catalogue import TOL_FAMILY, TOL_OP, Case
+from fastgan.bench.catalogue import Case
 from fastgan.bench.inputs import Inputs, make_inputs
 from fastgan.bench.providers import Provider, reference
+from fastgan.testing import TOLERANCES, compare
 
 
 def _grads(fn: Callable[..., torch.Tensor], inputs: Inputs, seed: int) -> tuple[torch.Tensor, tuple]:
@@ -45,8 +46,10 @@ class CheckResult:
 
 def check(case: Case, provider: Provider, fn: Callable[..., torch.Tensor] | None = None, device: str = "cpu") -> CheckResult:
     """Value and every gradient of ``provider`` on ``case`` against the reference (on fresh
-    inputs): the largest ``|a − e| / max|e|`` over the tensors must stay within
-    :data:`TOL_OP` (operators) or :data:`TOL_FAMILY` (full losses; NaN fails)."""
+    inputs), by :func:`fastgan.testing.compare` under the rows ``benchmark_op`` (operators) or
+    ``benchmark_fam`` (full losses) of :data:`fastgan.testing.TOLERANCES`: every
+    ``|a − e| <= tol · max|e|`` (``catalogue.TOL_OP`` / ``TOL_FAMILY``); NaN and infinities must
+    sit where the reference has them. ``max_error`` is the largest ``|a − e| / max|e|``."""
     try:
         fn = fn or provider.make(case, device)
         inputs = make_inputs(case, seed=12345, device=device)
@@ -56,20 +59,20 @@ def check(case: Case, provider: Provider, fn: Callable[..., torch.Tensor] | None
     except Exception as exc:  # a broken provider is reported, never timed
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return CheckResult(False, error=f"{type(exc).__name__}: {msg}")
-    tol = TOL_FAMILY if case.family else TOL_OP
-    worst, where = 0.0, ""
+    row = "benchmark_fam" if case.family else "benchmark_op"
+    worst, where, ok = 0.0, "", True
     names = ["output"] + [f"grad[{i}]" for i in range(len(grads))]
     for name, a, e in zip(names, (out, *grads), (exp_out, *exp_grads)):
         if a is None or e is None or a.shape != e.shape:
             return CheckResult(False, float("inf"), f"{name} shape")
-        a64, e64 = a.detach().double(), e.detach().double()
-        scale = max(float(e64.abs().max()) if e64.numel() else 0.0, 1e-30)
-        diff = (a64 - e64).abs()
-        nan_mismatch = bool((a64.isnan() != e64.isnan()).any())
-        err = float("inf") if nan_mismatch else float(diff.nan_to_num(0.0).max() if diff.numel() else 0.0) / scale
-        if err > worst or err != err:
+        verdict = compare(a.detach(), e.detach(), a.dtype, tolerance=row)
+        err = verdict.max_error / max(verdict.scale, 1e-30)
+        if not verdict.ok and err <= TOLERANCES[row][a.dtype].atol_scaled:
+            err = float("inf")  # NaN or an infinity where the reference has none (or the reverse)
+        if (not verdict.ok, err) > (not ok, worst):
             worst, where = err, name
-    return CheckResult(worst <= tol, worst, where)
+        ok = ok and verdict.ok
+    return CheckResult(ok, worst, where)
 
 
 def make_step(fn: Callable[..., torch.Tensor], sets: list[Inputs]) -> Callable[[], None]:

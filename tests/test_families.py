@@ -18,10 +18,13 @@ from torch.testing import assert_close
 import fastgan.functional as F
 
 import paper
+from fastgan.testing import TOLERANCES
+from fastgan.testing import assert_close as assert_family_close
 
 F64, F32 = torch.float64, torch.float32
 DTYPES = [pytest.param(F64, id="f64"), pytest.param(F32, id="f32")]
-TOL = {F64: dict(rtol=1e-10, atol=1e-12), F32: dict(rtol=1e-4, atol=1e-6)}
+#: torch.testing.assert_close's rtol / atol from the ``paper`` row of fastgan.testing's one table.
+TOL = {dt: dict(rtol=t.rtol, atol=t.floor) for dt, t in TOLERANCES["paper"].items()}
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -699,3 +702,101 @@ def test_began_update_k_next_carries_no_graph():
     k_next, _ = F.began_update(torch.tensor(0.5, dtype=F64), real_err, fake_err)
     # k is training state, not a function to differentiate: it must not chain graphs across steps
     assert not k_next.requires_grad
+
+
+# ------------------------------------- every family on every backend: random shapes, layouts, values
+import math  # noqa: E402
+
+import fastgan  # noqa: E402
+import fastgan.functional as FG  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import kernel_cases as kc  # noqa: E402
+from properties import BACKEND_PARAMS, LAYOUTS, _assume_representable, _place, _settings, _skip_unusable, max_numel, shapes, values  # noqa: E402
+
+
+def _critic(w: torch.Tensor):
+    def critic(x):
+        return torch.tanh(x.reshape(x.shape[0], -1) @ w).sum(1)
+    return critic
+
+
+#: name -> (input kinds, call). Input kinds: "s" scores, "s2" scores of the same non-batch
+#: shape (any batch), "img" a per-sample tensor, "w" critic weights, "emb" embeddings.
+FAMILIES = {
+    "gan_discriminator": (("s", "s2"), lambda r, f, h: FG.gan_discriminator_loss(r, f)),
+    "gan_generator": (("s",), lambda f, h: FG.gan_generator_loss(f)),
+    "gan_generator_saturating": (("s",), lambda f, h: FG.gan_generator_loss(f, saturating=True)),
+    "wgan_critic": (("s", "s2"), lambda r, f, h: FG.wgan_critic_loss(r, f)),
+    "wgan_generator": (("s",), lambda f, h: FG.wgan_generator_loss(f)),
+    "lsgan_discriminator": (("s", "s2"), lambda r, f, h: FG.lsgan_discriminator_loss(r, f, a=h[0], b=h[1])),
+    "lsgan_generator": (("s",), lambda f, h: FG.lsgan_generator_loss(f, c=h[0])),
+    "hinge_discriminator": (("s", "s2"), lambda r, f, h: FG.hinge_discriminator_loss(r, f)),
+    "hinge_generator": (("s",), lambda f, h: FG.hinge_generator_loss(f)),
+    "ebgan_discriminator": (("img", "img", "img", "img"), lambda x, rx, y, ry, h: FG.ebgan_discriminator_loss(
+        FG.reconstruction_error(x, rx, p=2), FG.reconstruction_error(y, ry, p=2), margin=abs(h[0]))),
+    "ebgan_generator_pt": (("img", "img", "emb"), lambda y, ry, e, h: FG.ebgan_generator_loss(
+        FG.reconstruction_error(y, ry, p=2), e, pt_weight=abs(h[1]))),
+    "began_discriminator": (("img", "img", "img", "img"), lambda x, rx, y, ry, h: FG.began_discriminator_loss(
+        FG.reconstruction_error(x, rx, p=1), FG.reconstruction_error(y, ry, p=1), k=min(abs(h[0]), 1.0))),
+    "began_generator": (("img", "img"), lambda y, ry, h: FG.began_generator_loss(FG.reconstruction_error(y, ry, p=1))),
+    "wgan_gp": (("img", "img", "w"), lambda r, f, w, h: FG.gradient_penalty(
+        _critic(w), r, f, alpha=torch.linspace(0, 1, r.shape[0], dtype=r.dtype, device=r.device), center=abs(h[0]))),
+    "r1": (("img", "w"), lambda x, w, h: FG.r1_penalty(_critic(w), x, gamma=abs(h[1]))),
+}
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_families_property(backend):
+    """Every family of ``fastgan.functional`` on ``backend`` in the dtype under test against the
+    reference backend in float64 on the same rounded values (the ``family`` row of ``fastgan.testing.TOLERANCES``)."""
+    _skip_unusable(backend)
+    device = kc.DEVICE[backend]
+    cap = max_numel(backend) // 4
+
+    @_settings(backend)
+    @given(
+        name=st.sampled_from(sorted(FAMILIES)), shape=shapes(cap, min_batch=2, max_dims=3), batch2=st.integers(1, 300),
+        dtype=st.sampled_from(kc.DTYPES), layout=st.sampled_from(LAYOUTS), seed=st.integers(0, 2**31 - 1),
+        hp=st.tuples(st.floats(-2, 2, allow_nan=False), st.floats(-2, 2, allow_nan=False)).map(lambda t: (round(t[0], 3), round(t[1], 3))),
+        regime=st.sampled_from(("normal", "large", "zero_rows", "denormal")),
+    )
+    def run(name, shape, batch2, dtype, layout, seed, hp, regime):
+        _assume_representable(backend, dtype, regime)
+        kinds, fn = FAMILIES[name]
+        g = kc.generator("family", name, shape, seed)
+        per = math.prod(shape[1:])
+        inputs64, inputs = [], []
+        for k in kinds:
+            if k == "s2":
+                s = (max(1, min(batch2, cap // per)),) + shape[1:]
+            elif k == "w":
+                s = (per, 4)
+            elif k == "emb":
+                s = (shape[0], 3)
+            else:
+                s = shape
+            reg = regime if k in ("s", "s2", "img") else "normal"
+            v64 = values(s, dtype, reg, g) * (0.3 if k == "w" else 1.0)
+            t, r64 = _place(v64, dtype, layout if k in ("s", "s2", "img") else "contig", device, g)
+            inputs.append(t)
+            inputs64.append(r64)
+        wants = [k != "img" or not name.startswith(("wgan_gp", "r1")) for k in kinds]
+        leaves = [t.detach().requires_grad_(w) for t, w in zip(inputs, wants)]
+        leaves64 = [t.detach().requires_grad_(w) for t, w in zip(inputs64, wants)]
+        with fastgan.use_backend(backend):
+            out = fn(*leaves, hp)
+            diff = [t for t, w in zip(leaves, wants) if w]
+            grads = torch.autograd.grad(out, diff, allow_unused=True, materialize_grads=True)
+        with fastgan.use_backend("reference"):
+            out64 = fn(*leaves64, hp)
+            diff64 = [t for t, w in zip(leaves64, wants) if w]
+            grads64 = torch.autograd.grad(out64, diff64, allow_unused=True, materialize_grads=True)
+        scale = max(t.detach().abs().mean().item() for t in inputs64) if name.startswith(("wgan", "hinge_generator", "ebgan_disc", "began_disc")) else 0.0
+        label = f"{backend} {name} shape={shape} {kc.DTYPE_IDS[dtype]} {layout} {regime} hp={hp}"
+        assert_family_close(out, out64, dtype, f"{label} forward", tolerance="family", scale=scale)
+        for i, (a, e) in enumerate(zip(grads, grads64)):
+            assert_family_close(a, e, dtype, f"{label} gradient {i}", tolerance="family")
+
+    run()
