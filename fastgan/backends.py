@@ -288,7 +288,7 @@ class use_backend:
     comes back on exit::
 
         with fastgan.use_backend("reference"):
-            loss = fastgan.functional.gradient_norm_penalty(grads)
+            loss = fastgan.functional.grad_norm_penalty(grads)
 
     ``name`` is ``"auto"`` (per call, from the tensors' device) or one of :data:`BACKENDS`. The
     selection is thread-local: other threads keep theirs (each thread starts from the

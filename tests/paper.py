@@ -92,7 +92,7 @@ def sample_norms(grads) -> list[torch.Tensor]:
     return [torch.sqrt((grads[b] * grads[b]).sum()) for b in range(grads.shape[0])]
 
 
-def gradient_norm_penalty(grads, center=1.0, one_sided=False):
+def grad_norm_penalty(grads, center=1.0, one_sided=False):
     terms = []
     for n in sample_norms(grads):
         t = n - center
@@ -135,7 +135,7 @@ def gradient_penalty(critic, real, fake, alpha, weight=10.0, center=1.0, one_sid
                      **critic_kwargs):
     x_hat = interpolate(real, fake, alpha)
     grads = torch.stack(input_gradients(critic, x_hat, **critic_kwargs))
-    return weight * gradient_norm_penalty(grads, center, one_sided)
+    return weight * grad_norm_penalty(grads, center, one_sided)
 
 
 def r1_penalty(critic, inputs, gamma=10.0, **critic_kwargs):

@@ -49,6 +49,15 @@ def test_kind_codes_agree_with_python():
     assert backends.extension().build_info()["kinds"] == tuple(KINDS)
 
 
+@needs_extension
+def test_chunk_size_agrees_with_python():
+    """The CPU kernels' chunk (csrc/cpu/common.h's kChunk) is fastgan.testing's CHUNK, which the
+    tests use to build rows that span several chunks."""
+    from fastgan.testing import CHUNK
+
+    assert backends.extension().build_info()["chunk"] == CHUNK
+
+
 # A check of every operator against plain PyTorch, run in a fresh process.
 _CHECK_OPS = """
 import torch
@@ -172,9 +181,7 @@ def test_adversarial_vector_math_over_a_wide_range(kind, dtype):
     ones (on an AVX2 CPU) with at::vec::Vectorized and Sleef's: check them element by element
     (through the gradient) and in sum over [-100, 100], and at ±inf/NaN against the float64
     reference."""
-    import importlib
-
-    reference = importlib.import_module("fastgan.ops.adversarial_loss").reference
+    from fastgan.ops.adversarial_loss import reference
     fp64 = dtype == torch.float64
     # fp32: ~1 ulp of fp32 per term; fp64: ~1 ulp of fp64 per term, and another summation order
     rtol, atol = (1e-12, 1e-12) if fp64 else (2e-6, 1e-5)

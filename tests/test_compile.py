@@ -99,8 +99,8 @@ LOSSES = {
     "began_generator_loss": (FG.began_generator_loss, lambda: (_scores((B,), 18, True),), True),
     "reconstruction_error_p1": (lambda x, r: FG.reconstruction_error(x, r, 1), lambda: (_scores((B, 3, 4, 4), 19), _scores((B, 3, 4, 4), 20)), True),
     "reconstruction_error_p2": (lambda x, r: FG.reconstruction_error(x, r, 2), lambda: (_scores((B, 3, 4, 4), 21), _scores((B, 3, 4, 4), 22)), True),
-    "gradient_norm_penalty": (lambda g: FG.gradient_norm_penalty(g), lambda: (kc.rows_with_norms((B, 3, 4, 4), kc.generator("gnp")).float(),), True),
-    "gradient_norm_penalty_one_sided": (lambda g: FG.gradient_norm_penalty(g, 1.0, True), lambda: (kc.rows_with_norms((B, 3, 4, 4), kc.generator("gnp1")).float(),), True),
+    "grad_norm_penalty": (lambda g: FG.grad_norm_penalty(g), lambda: (kc.rows_with_norms((B, 3, 4, 4), kc.generator("gnp")).float(),), True),
+    "grad_norm_penalty_one_sided": (lambda g: FG.grad_norm_penalty(g, 1.0, True), lambda: (kc.rows_with_norms((B, 3, 4, 4), kc.generator("gnp1")).float(),), True),
     "interpolate": (FG.interpolate, lambda: (_scores((B, 3, 4, 4), 23), _scores((B, 3, 4, 4), 24), torch.rand(B, generator=kc.generator("alpha"))), True),
 }
 
@@ -142,7 +142,7 @@ def test_wgan_gp_step_compiled_penalty_with_eager_double_backward():
     counter_l = CompileCounterWithBackend("aot_eager")
     interp = torch.compile(FG.interpolate, fullgraph=True, backend=counter_i, dynamic=False)
     loss_fn = torch.compile(
-        lambda dr, df, grads: FG.wgan_critic_loss(dr, df) + 10.0 * FG.gradient_norm_penalty(grads),
+        lambda dr, df, grads: FG.wgan_critic_loss(dr, df) + 10.0 * FG.grad_norm_penalty(grads),
         fullgraph=True, backend=counter_l, dynamic=False,
     )
 
@@ -155,7 +155,7 @@ def test_wgan_gp_step_compiled_penalty_with_eager_double_backward():
         return value.detach(), [p.grad.clone() for p in critic.parameters()]
 
     with fastgan.use_backend("cpu"):
-        eager_value, eager_grads = step(FG.interpolate, lambda dr, df, gr: FG.wgan_critic_loss(dr, df) + 10.0 * FG.gradient_norm_penalty(gr))
+        eager_value, eager_grads = step(FG.interpolate, lambda dr, df, gr: FG.wgan_critic_loss(dr, df) + 10.0 * FG.grad_norm_penalty(gr))
         comp_value, comp_grads = step(interp, loss_fn)
     assert counter_i.frame_count == 1 and counter_l.frame_count == 1
     assert _fastgan_targets(counter_l.graphs[0]), "the compiled loss does not call torch.ops.fastgan"
@@ -164,7 +164,7 @@ def test_wgan_gp_step_compiled_penalty_with_eager_double_backward():
         torch.testing.assert_close(c, e)
     # the reference gives the same step
     with fastgan.use_backend("reference"):
-        ref_value, ref_grads = step(FG.interpolate, lambda dr, df, gr: FG.wgan_critic_loss(dr, df) + 10.0 * FG.gradient_norm_penalty(gr))
+        ref_value, ref_grads = step(FG.interpolate, lambda dr, df, gr: FG.wgan_critic_loss(dr, df) + 10.0 * FG.grad_norm_penalty(gr))
     torch.testing.assert_close(comp_value, ref_value, rtol=1e-5, atol=1e-6)
     for e, c in zip(ref_grads, comp_grads):
         torch.testing.assert_close(c, e, rtol=1e-5, atol=1e-6)
@@ -183,8 +183,8 @@ def test_inductor_combined_losses():
             FG.gan_discriminator_loss(d_real, d_fake)
             + FG.gan_generator_loss(d_fake)
             + FG.wgan_critic_loss(d_real, d_fake)
-            + 10.0 * FG.gradient_norm_penalty(grads)
-            + FG.gradient_norm_penalty(grads, 0.5, True)
+            + 10.0 * FG.grad_norm_penalty(grads)
+            + FG.grad_norm_penalty(grads, 0.5, True)
             + FG.lsgan_discriminator_loss(d_real, d_fake)
             + FG.lsgan_generator_loss(d_fake)
             + FG.hinge_discriminator_loss(d_real, d_fake)
@@ -279,8 +279,8 @@ def _dyn_cases():
         "began_update": (FG.began_update, lambda b: (0.3, _scores((b,), 16, True), _scores((b,), 17, True)), []),
         "reconstruction_error": (FG.reconstruction_error, lambda b: (_rows(b, 19), _rows(b, 20)), []),
         "reconstruction_error_p2": (lambda x, r: FG.reconstruction_error(x, r, 2), lambda b: (_rows(b, 21), _rows(b, 22)), []),
-        "gradient_norm_penalty": (FG.gradient_norm_penalty, lambda b: (kc.rows_with_norms((b, 3, 4), kc.generator("gnp", b)).float(),), []),
-        "gradient_norm_penalty_floats": (FG.gradient_norm_penalty, lambda b: (kc.rows_with_norms((b, 3, 4), kc.generator("gnp", b)).float(), 0.5 + 0.01 * b, True), []),
+        "grad_norm_penalty": (FG.grad_norm_penalty, lambda b: (kc.rows_with_norms((b, 3, 4), kc.generator("gnp", b)).float(),), []),
+        "grad_norm_penalty_floats": (FG.grad_norm_penalty, lambda b: (kc.rows_with_norms((b, 3, 4), kc.generator("gnp", b)).float(), 0.5 + 0.01 * b, True), []),
         "interpolate": (FG.interpolate, lambda b: (_rows(b, 23), _rows(b, 24), torch.rand(b, generator=kc.generator("alpha", b))), []),
         "gradient_penalty": (
             lambda real, fake, alpha: FG.gradient_penalty(_CRITIC, real, fake, alpha=alpha),
@@ -293,13 +293,10 @@ def _dyn_cases():
             lambda b: (_rows(b, 25), _rows(b, 26), torch.rand(b, generator=kc.generator("alpha", b))), p),
         "r1_penalty": (lambda x: FG.r1_penalty(_CRITIC, x), lambda b: (_rows(b, 27),), p),
         "r1_penalty_gamma": (lambda x, g: FG.r1_penalty(_CRITIC, x, g), lambda b: (_rows(b, 27), 1.0 + b), p),
-        "ops.adversarial_loss": (fastgan.ops.adversarial_loss, lambda b: (_scores((b, 1), 28), _scores((b, 1), 29), "lsgan"), []),
-        "ops.adversarial_loss_floats": (
-            lambda r, f, t, m: fastgan.ops.adversarial_loss(r, f, "lsgan", real_target=t, margin=m),
+        "adversarial_loss": (FG.adversarial_loss, lambda b: (_scores((b, 1), 28), _scores((b, 1), 29), "lsgan"), []),
+        "adversarial_loss_floats": (
+            lambda r, f, t, m: FG.adversarial_loss(r, f, "lsgan", real_target=t, margin=m),
             lambda b: (_scores((b, 1), 28), _scores((b, 1), 29), 0.9, 2.0 + b), []),
-        "ops.grad_norm_penalty": (fastgan.ops.grad_norm_penalty, lambda b: (kc.rows_with_norms((b, 5), kc.generator("ognp", b)).float(),), []),
-        "ops.interpolate": (fastgan.ops.interpolate, lambda b: (_rows(b, 30), _rows(b, 31), torch.rand(b, generator=kc.generator("oalpha", b))), []),
-        "ops.reconstruction_error": (fastgan.ops.reconstruction_error, lambda b: (_rows(b, 32), _rows(b, 33)), []),
     }
 
 
@@ -352,8 +349,8 @@ def test_automatic_dynamic_after_a_recompile(backend):
     symbolic shapes (and symbolic floats where they changed); a third call runs that graph."""
     failures = []
     cases = _dyn_cases()
-    for name in ("gradient_norm_penalty_floats", "lsgan_discriminator_loss_floats", "lsgan_generator_loss", "ebgan_discriminator_loss",
-                 "ebgan_generator_loss", "began_update", "gradient_penalty_floats", "r1_penalty_gamma", "ops.adversarial_loss_floats"):
+    for name in ("grad_norm_penalty_floats", "lsgan_discriminator_loss_floats", "lsgan_generator_loss", "ebgan_discriminator_loss",
+                 "ebgan_generator_loss", "began_update", "gradient_penalty_floats", "r1_penalty_gamma", "adversarial_loss_floats"):
         fn, make, params = cases[name]
         torch._dynamo.reset()
         compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
@@ -372,7 +369,7 @@ def test_non_finite_constant_is_still_refused_under_compile():
     a non-finite float symbolic: the check sees the constant), and so is a negative one after a
     graph was compiled for a valid one (the check became a guard)."""
     torch._dynamo.reset()
-    compiled = torch.compile(FG.gradient_norm_penalty, fullgraph=True, dynamic=True, backend="aot_eager")
+    compiled = torch.compile(FG.grad_norm_penalty, fullgraph=True, dynamic=True, backend="aot_eager")
     grads = kc.rows_with_norms((4, 5), kc.generator("refuse")).float()
     compiled(grads, 0.5)
     for bad in (float("nan"), float("inf"), -1.0):
@@ -380,7 +377,7 @@ def test_non_finite_constant_is_still_refused_under_compile():
             compiled(grads, bad)
         assert isinstance(info.value, (ValueError, torch._dynamo.exc.Unsupported)), info.value
         assert "center" in str(info.value) or "Observed exception" in str(info.value)
-    torch.testing.assert_close(compiled(grads, 0.25), FG.gradient_norm_penalty(grads, 0.25))
+    torch.testing.assert_close(compiled(grads, 0.25), FG.grad_norm_penalty(grads, 0.25))
 
 
 class _Autoencoder(nn.Module):
@@ -470,8 +467,8 @@ class _ExportedLosses(nn.Module):
             FG.began_generator_loss(e_fake),
             FG.reconstruction_error(x, recon),
             FG.reconstruction_error(x, recon, 2),
-            FG.gradient_norm_penalty(grads),
-            FG.gradient_norm_penalty(grads, 0.5, True),
+            FG.grad_norm_penalty(grads),
+            FG.grad_norm_penalty(grads, 0.5, True),
             FG.interpolate(x, recon, e_real),
         )
 

@@ -201,11 +201,11 @@ _FALLBACK_SCRIPT = textwrap.dedent(
         for rep in range(2):
             x = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
             outs = {
-                "interpolate": fastgan.ops.interpolate(x["real"], x["fake"], x["alpha"]),
-                "grad_norm_penalty": fastgan.ops.grad_norm_penalty(x["grads"], 1.0, True),
-                "reconstruction_error": fastgan.ops.reconstruction_error(x["real"], x["fake"], 2),
-                "adversarial_loss": fastgan.ops.adversarial_loss(x["scores"], x["scores2"], "hinge"),
-                "wgan_gp": FG.wgan_critic_loss(x["scores"], x["scores2"]) + FG.gradient_norm_penalty(x["grads"]),
+                "interpolate": fastgan.functional.interpolate(x["real"], x["fake"], x["alpha"]),
+                "grad_norm_penalty": fastgan.functional.grad_norm_penalty(x["grads"], 1.0, True),
+                "reconstruction_error": fastgan.functional.reconstruction_error(x["real"], x["fake"], 2),
+                "adversarial_loss": fastgan.functional.adversarial_loss(x["scores"], x["scores2"], "hinge"),
+                "wgan_gp": FG.wgan_critic_loss(x["scores"], x["scores2"]) + FG.grad_norm_penalty(x["grads"]),
             }
             total = sum(o.sum() for o in outs.values())
             grads = torch.autograd.grad(total, list(x.values()))

@@ -78,7 +78,7 @@ def _public_calls(device: str) -> dict[str, tuple]:
         "functional.wgan_critic_loss": (FG.wgan_critic_loss, (s, s2)),
         "functional.wgan_generator_loss": (FG.wgan_generator_loss, (s,)),
         "functional.interpolate": (FG.interpolate, (img, img2, alpha)),
-        "functional.gradient_norm_penalty": (lambda x: FG.gradient_norm_penalty(x, one_sided=True), (img,)),
+        "functional.grad_norm_penalty": (lambda x: FG.grad_norm_penalty(x, one_sided=True), (img,)),
         "functional.gradient_penalty": (lambda r, f, a: FG.gradient_penalty(_critic, r, f, alpha=a), (img, img2, alpha)),
         "functional.r1_penalty": (lambda x: FG.r1_penalty(_critic, x), (img,)),
         "functional.lsgan_discriminator_loss": (FG.lsgan_discriminator_loss, (s, s2)),
@@ -92,10 +92,7 @@ def _public_calls(device: str) -> dict[str, tuple]:
         "functional.began_discriminator_loss": (FG.began_discriminator_loss, (e, e2, k)),
         "functional.began_generator_loss": (FG.began_generator_loss, (e,)),
         "functional.began_update": (lambda kk, a, b: FG.began_update(kk, a, b)[0] + FG.began_update(kk, a, b)[1], (k, e, e2)),
-        "ops.interpolate": (fastgan.ops.interpolate, (img, img2, alpha)),
-        "ops.grad_norm_penalty": (fastgan.ops.grad_norm_penalty, (img,)),
-        "ops.reconstruction_error": (lambda x, r: fastgan.ops.reconstruction_error(x, r, 1), (img, img2)),
-        "ops.adversarial_loss": (lambda a, b: fastgan.ops.adversarial_loss(a, b, "bce"), (s, s2)),
+        "functional.adversarial_loss": (lambda a, b: FG.adversarial_loss(a, b, "bce"), (s, s2)),
         "amp.gradient_penalty": (lambda r, f, a: amp.gradient_penalty(_critic, r, f, torch.amp.GradScaler(device, init_scale=8.0), alpha=a), (img, img2, alpha)),
     }
     return calls
@@ -107,7 +104,7 @@ IN_PLACE = {"functional.clip_weights_"}
 
 def test_every_public_function_is_checked_for_modifying_inputs():
     names = set(_public_calls("cpu")) | IN_PLACE
-    expected = {f"functional.{n}" for n in FG.__all__} | {f"ops.{n}" for n in fastgan.ops.__all__} | {f"amp.{n}" for n in amp.__all__}
+    expected = {f"functional.{n}" for n in FG.__all__} | {f"amp.{n}" for n in amp.__all__}
     assert names == expected, f"not checked: {sorted(expected - names)}; unknown: {sorted(names - expected)}"
 
 
@@ -391,10 +388,10 @@ def test_offsets_past_2_pow_31_elements(backend):
     buf[5], buf[2**31 + 7], buf[n - 1] = 1.0, 3.0, 4.0
     rows = buf.view(-1, 1024)
     with fastgan.use_backend(backend):
-        one_row = fastgan.ops.grad_norm_penalty(buf.view(1, n), 0.0, False)
-        many_rows = fastgan.ops.grad_norm_penalty(rows, 0.0, False)
-        rec = fastgan.ops.reconstruction_error(rows[1:], rows[:-1], 1)
-        adv = fastgan.ops.adversarial_loss(buf.view(n, 1), None, "wgan")
+        one_row = fastgan.functional.grad_norm_penalty(buf.view(1, n), 0.0, False)
+        many_rows = fastgan.functional.grad_norm_penalty(rows, 0.0, False)
+        rec = fastgan.functional.reconstruction_error(rows[1:], rows[:-1], 1)
+        adv = fastgan.functional.adversarial_loss(buf.view(n, 1), None, "wgan")
     assert one_row.item() == 26.0  # 1 + 9 + 16
     assert many_rows.item() == pytest.approx(26.0 / rows.shape[0], rel=2**-8)
     nonzero = rec.nonzero().flatten().tolist()
@@ -419,9 +416,9 @@ def test_bf16_subnormals(backend):
     x = torch.tensor([[tiny / 4, -tiny / 2, 1.0]], dtype=BF16, device=dev(backend)).requires_grad_(True)
     r = torch.zeros(1, 3, dtype=BF16, device=dev(backend))
     with fastgan.use_backend(backend):
-        err = fastgan.ops.reconstruction_error(x, r, 1)
+        err = fastgan.functional.reconstruction_error(x, r, 1)
         (d,) = torch.autograd.grad(err.sum(), x)
-        same = fastgan.ops.interpolate(x.detach(), r, torch.ones(1, dtype=BF16, device=dev(backend)))
+        same = fastgan.functional.interpolate(x.detach(), r, torch.ones(1, dtype=BF16, device=dev(backend)))
     assert d.tolist() == [[1 / 3, -1 / 3, 1 / 3]] or torch.equal(d, torch.tensor([[1, -1, 1]], dtype=BF16, device=d.device) * d[0, 2])
     assert d[0, 0] > 0 and d[0, 1] < 0
     assert torch.equal(same, x.detach())
@@ -710,9 +707,9 @@ def test_half_gradients_close_to_fp32(dtype):
     torch.manual_seed(4)
     base = torch.randn(4, 3, 5, 5)
     for fn in (
-        lambda t: fastgan.ops.grad_norm_penalty(t, 1.0, False),
-        lambda t: fastgan.ops.reconstruction_error(t, torch.zeros_like(t), 2).sum(),
-        lambda t: fastgan.ops.adversarial_loss(t, t * 0.5, "bce"),
+        lambda t: fastgan.functional.grad_norm_penalty(t, 1.0, False),
+        lambda t: fastgan.functional.reconstruction_error(t, torch.zeros_like(t), 2).sum(),
+        lambda t: fastgan.functional.adversarial_loss(t, t * 0.5, "bce"),
     ):
         x32 = base.clone().requires_grad_(True)
         (g32,) = torch.autograd.grad(fn(x32), x32)

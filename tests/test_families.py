@@ -163,11 +163,11 @@ def _cases():
 
     for shape in [(1, 4), (3, 1), (5, 7), (3, 2, 3, 5), (1, 1, 4, 4), (6, 3, 2)]:
         sid = _shape_id(shape)
-        add("gradient_norm_penalty", {}, _grads(shape), sid)
-        add("gradient_norm_penalty", {"center": 0.5}, _grads(shape), sid)
-        add("gradient_norm_penalty", {"center": 0.0}, _grads(shape), sid)
-        add("gradient_norm_penalty", {"one_sided": True}, _grads(shape), sid)
-        add("gradient_norm_penalty", {"center": 0.5, "one_sided": True}, _grads(shape), sid)
+        add("grad_norm_penalty", {}, _grads(shape), sid)
+        add("grad_norm_penalty", {"center": 0.5}, _grads(shape), sid)
+        add("grad_norm_penalty", {"center": 0.0}, _grads(shape), sid)
+        add("grad_norm_penalty", {"one_sided": True}, _grads(shape), sid)
+        add("grad_norm_penalty", {"center": 0.5, "one_sided": True}, _grads(shape), sid)
 
     for batch in [1, 2, 7]:
         sid = str(batch)
@@ -299,14 +299,14 @@ def test_gan_losses_stable_for_large_logits(dtype, scale):
         ((1, 1, 2, 2), [0], 1.0, True),
     ],
 )
-def test_gradient_norm_penalty_zero_norm_sample_has_finite_zero_grad(
+def test_grad_norm_penalty_zero_norm_sample_has_finite_zero_grad(
     shape, zero_rows, center, one_sided
 ):
     grads = _grads(shape)(_gen(4))[0].clone()
     grads[zero_rows] = 0.0
     grads.requires_grad_(True)
-    out = F.gradient_norm_penalty(grads, center=center, one_sided=one_sided)
-    ref = paper.gradient_norm_penalty(grads, center=center, one_sided=one_sided)
+    out = F.grad_norm_penalty(grads, center=center, one_sided=one_sided)
+    ref = paper.grad_norm_penalty(grads, center=center, one_sided=one_sided)
     assert_close(out, ref, **TOL[F64])
     (g,) = torch.autograd.grad(out, grads)
     assert torch.isfinite(g).all()

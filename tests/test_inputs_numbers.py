@@ -52,7 +52,7 @@ def _param():
 # (function, argument, range, call(value) -> a tensor to compare)
 # range: "real" (any finite), "nonneg" (finite >= 0), "positive" (finite > 0), "unit" ([0, 1])
 PARAMS = [
-    ("gradient_norm_penalty", "center", "nonneg", lambda v: FG.gradient_norm_penalty(X, center=v)),
+    ("grad_norm_penalty", "center", "nonneg", lambda v: FG.grad_norm_penalty(X, center=v)),
     ("gradient_penalty", "weight", "nonneg", lambda v: FG.gradient_penalty(_critic, X, X2, weight=v, alpha=ALPHA)),
     ("gradient_penalty", "center", "nonneg", lambda v: FG.gradient_penalty(_critic, X, X2, center=v, alpha=ALPHA)),
     ("r1_penalty", "gamma", "nonneg", lambda v: FG.r1_penalty(_critic, X, gamma=v)),
@@ -66,10 +66,10 @@ PARAMS = [
     ("began_update", "gamma", "nonneg", lambda v: torch.stack(FG.began_update(0.5, E, E2, gamma=v))),
     ("began_update", "lambda_k", "nonneg", lambda v: torch.stack(FG.began_update(0.5, E, E2, lambda_k=v))),
     ("clip_weights_", "clip_value", "positive", lambda v: (lambda p: (FG.clip_weights_(p, v), p.detach())[1])(_param())),
-    ("ops.adversarial_loss", "real_target", "real", lambda v: fastgan.ops.adversarial_loss(S, S2, "lsgan", real_target=v)),
-    ("ops.adversarial_loss", "fake_target", "real", lambda v: fastgan.ops.adversarial_loss(S, S2, "lsgan", fake_target=v)),
-    ("ops.adversarial_loss", "margin", "nonneg", lambda v: fastgan.ops.adversarial_loss(S, S2, "hinge", margin=v)),
-    ("ops.grad_norm_penalty", "center", "nonneg", lambda v: fastgan.ops.grad_norm_penalty(X, v)),
+    ("functional.adversarial_loss", "real_target", "real", lambda v: fastgan.functional.adversarial_loss(S, S2, "lsgan", real_target=v)),
+    ("functional.adversarial_loss", "fake_target", "real", lambda v: fastgan.functional.adversarial_loss(S, S2, "lsgan", fake_target=v)),
+    ("functional.adversarial_loss", "margin", "nonneg", lambda v: fastgan.functional.adversarial_loss(S, S2, "hinge", margin=v)),
+    ("functional.grad_norm_penalty", "center", "nonneg", lambda v: fastgan.functional.grad_norm_penalty(X, v)),
     ("amp.gradient_penalty", "weight", "nonneg", lambda v: amp.gradient_penalty(_critic, X, X2, torch.amp.GradScaler("cpu"), weight=v, alpha=ALPHA)),
     ("amp.gradient_penalty", "center", "nonneg", lambda v: amp.gradient_penalty(_critic, X, X2, None, center=v, alpha=ALPHA)),
     # loss objects: the value is what the built object keeps
@@ -170,7 +170,7 @@ def test_numpy_and_other_real_numbers_give_the_float_result(backend, fn, arg, ki
 def test_large_but_finite_integers_are_accepted():
     """An integer that fits a float is fine (rounded to the nearest float), however large."""
     assert losses.create("ebgan", margin=10**300).margin == float(10**300)
-    assert math.isfinite(FG.gradient_norm_penalty(X, center=2**60).item())
+    assert math.isfinite(FG.grad_norm_penalty(X, center=2**60).item())
 
 
 def test_reconstruction_error_p_takes_numpy_integers():
@@ -189,7 +189,7 @@ def test_flags_take_numpy_bools_but_not_ints():
         with pytest.raises(TypeError, match="saturating"):
             FG.gan_generator_loss(S, saturating=bad)
         with pytest.raises(TypeError, match="one_sided"):
-            FG.gradient_norm_penalty(X, one_sided=bad)
+            FG.grad_norm_penalty(X, one_sided=bad)
 
 
 def test_stored_hyper_parameters_are_plain_floats():

@@ -92,7 +92,7 @@ def _calls():
         ("interpolate", "real", "x", lambda b: FG.interpolate(b, x, a)),
         ("interpolate", "fake", "x", lambda b: FG.interpolate(x, b, a)),
         ("interpolate", "alpha", "a", lambda b: FG.interpolate(x, x, b)),
-        ("gradient_norm_penalty", "grads", "x", lambda b: FG.gradient_norm_penalty(b)),
+        ("grad_norm_penalty", "grads", "x", lambda b: FG.grad_norm_penalty(b)),
         ("gradient_penalty", "real", "x", lambda b: FG.gradient_penalty(_critic, b, x)),
         ("gradient_penalty", "fake", "x", lambda b: FG.gradient_penalty(_critic, x, b)),
         ("gradient_penalty", "alpha", "a", lambda b: FG.gradient_penalty(_critic, x, x, alpha=b)),
@@ -112,14 +112,14 @@ def _calls():
         ("began_update", "fake_error", "e", lambda b: FG.began_update(0.5, e, b)),
         ("began_update", "k", "k", lambda b: FG.began_update(b, e, e)),
         ("clip_weights_", "parameters[0]", "emb", lambda b: FG.clip_weights_([b])),
-        ("ops.adversarial_loss", "real", "s", lambda b: fastgan.ops.adversarial_loss(b, s, "bce")),
-        ("ops.adversarial_loss", "fake", "s", lambda b: fastgan.ops.adversarial_loss(s, b, "bce")),
-        ("ops.grad_norm_penalty", "grads", "x", lambda b: fastgan.ops.grad_norm_penalty(b)),
-        ("ops.interpolate", "real", "x", lambda b: fastgan.ops.interpolate(b, x, a)),
-        ("ops.interpolate", "fake", "x", lambda b: fastgan.ops.interpolate(x, b, a)),
-        ("ops.interpolate", "alpha", "a", lambda b: fastgan.ops.interpolate(x, x, b)),
-        ("ops.reconstruction_error", "x", "x", lambda b: fastgan.ops.reconstruction_error(b, x)),
-        ("ops.reconstruction_error", "recon", "x", lambda b: fastgan.ops.reconstruction_error(x, b)),
+        ("functional.adversarial_loss", "real", "s", lambda b: fastgan.functional.adversarial_loss(b, s, "bce")),
+        ("functional.adversarial_loss", "fake", "s", lambda b: fastgan.functional.adversarial_loss(s, b, "bce")),
+        ("functional.grad_norm_penalty", "grads", "x", lambda b: fastgan.functional.grad_norm_penalty(b)),
+        ("functional.interpolate", "real", "x", lambda b: fastgan.functional.interpolate(b, x, a)),
+        ("functional.interpolate", "fake", "x", lambda b: fastgan.functional.interpolate(x, b, a)),
+        ("functional.interpolate", "alpha", "a", lambda b: fastgan.functional.interpolate(x, x, b)),
+        ("functional.reconstruction_error", "x", "x", lambda b: fastgan.functional.reconstruction_error(b, x)),
+        ("functional.reconstruction_error", "recon", "x", lambda b: fastgan.functional.reconstruction_error(x, b)),
         ("amp.gradient_penalty", "real", "x", lambda b: amp.gradient_penalty(_critic, b, x, scaler)),
         ("amp.gradient_penalty", "fake", "x", lambda b: amp.gradient_penalty(_critic, x, b, scaler)),
         ("amp.gradient_penalty", "alpha", "a", lambda b: amp.gradient_penalty(_critic, x, x, scaler, alpha=b)),
@@ -183,7 +183,7 @@ def test_the_four_supported_dtypes_still_compute(dtype):
     T = {k: t.to(dtype) for k, t in _inputs().items()}
     assert FG.gan_discriminator_loss(T["s"], T["s"]).dtype == dtype
     assert FG.pulling_away_term(T["emb"]).dtype == dtype
-    assert FG.gradient_norm_penalty(T["x"]).dtype == dtype
+    assert FG.grad_norm_penalty(T["x"]).dtype == dtype
     assert FG.began_update(T["k"], T["e"], T["e"])[0].dtype == torch.promote_types(dtype, torch.float32)
 
 
@@ -195,7 +195,7 @@ def test_meta_and_fake_tensors_pass_the_checks():
     with FakeTensorMode():
         s, e, x, emb = torch.empty(B, 1), torch.empty(B), torch.empty(B, 3, 4), torch.empty(B, 8)
         outs = [
-            FG.gan_discriminator_loss(s, s), FG.lsgan_generator_loss(s), FG.gradient_norm_penalty(x),
+            FG.gan_discriminator_loss(s, s), FG.lsgan_generator_loss(s), FG.grad_norm_penalty(x),
             FG.pulling_away_term(emb), FG.ebgan_generator_loss(e, emb), FG.reconstruction_error(x, x),
             FG.interpolate(x, x, e), FG.began_update(0.5, e, e)[0],
         ]
@@ -220,8 +220,8 @@ def test_functorch_wrapped_tensors_pass_the_checks():
     torch.testing.assert_close(g, expected)
     # vmap over an outer batch of batches
     batches = torch.stack([x, 2 * x, x + 1])
-    out = torch.func.vmap(FG.gradient_norm_penalty)(batches)
-    torch.testing.assert_close(out, torch.stack([FG.gradient_norm_penalty(b) for b in batches]))
+    out = torch.func.vmap(FG.grad_norm_penalty)(batches)
+    torch.testing.assert_close(out, torch.stack([FG.grad_norm_penalty(b) for b in batches]))
 
 
 def test_critic_returning_unsupported_scores_is_a_type_error():

@@ -84,7 +84,7 @@ def test_grad_norm_penalty_formula(backend, dtype, one_sided):
         g = (torch.randn(9, 2, 33, dtype=torch.float64) * torch.linspace(0.05, 0.4, 9, dtype=torch.float64)[:, None, None]).to(dtype)
         n = g.double().flatten(1).norm(dim=1)
         t = (n - 1.0).clamp_min(0) if one_sided else n - 1.0
-        _close(fastgan.ops.grad_norm_penalty(g, 1.0, one_sided), (t**2).mean(), dtype)
+        _close(fastgan.functional.grad_norm_penalty(g, 1.0, one_sided), (t**2).mean(), dtype)
 
 
 @pytest.mark.parametrize("backend", backend_params)
@@ -95,7 +95,7 @@ def test_grad_norm_penalty_sums_half_inputs_in_a_wider_type(backend):
         # (the penalty's sums of squares are fp64 for every dtype: docs/design.md §6)
         g = torch.full((2, 4096), 0.01, dtype=torch.float16)
         expected = ((torch.tensor(0.01, dtype=torch.float16).double() ** 2 * 4096).sqrt() - 1) ** 2
-        out = fastgan.ops.grad_norm_penalty(g, 1.0, False)
+        out = fastgan.functional.grad_norm_penalty(g, 1.0, False)
         torch.testing.assert_close(out.double(), expected, atol=1e-3, rtol=1e-3)
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
@@ -131,7 +131,7 @@ def test_grad_norm_penalty_huge_norm_has_finite_gradient(backend, scale, dtype):
     grads = x.to(dtype).to(dev(backend)).requires_grad_(True)
     _cpu_tensors_only(backend)
     with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(grads, 1.0, False)
+        out = fastgan.functional.grad_norm_penalty(grads, 1.0, False)
         (d,) = torch.autograd.grad(out, grads)
     x64 = grads.detach().to("cpu", F64).requires_grad_(True)
     exp = fastgan.backends._IMPLS["reference"]["grad_norm_penalty"](x64, 1.0, False)
@@ -157,7 +157,7 @@ def test_grad_norm_penalty_tiny_norm_fp32(backend, center):
     grads = x.float().to(dev(backend)).requires_grad_(True)
     _cpu_tensors_only(backend)
     with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(grads, center, False)
+        out = fastgan.functional.grad_norm_penalty(grads, center, False)
         (d,) = torch.autograd.grad(out, grads)
     x64 = grads.detach().to("cpu", F64).requires_grad_(True)
     exp = fastgan.backends._IMPLS["reference"]["grad_norm_penalty"](x64, center, False)
@@ -182,7 +182,7 @@ def test_grad_norm_penalty_fp64_norm_limit(backend):
     grads = (unit * scales[:, None]).to(dev(backend)).requires_grad_(True)
     _cpu_tensors_only(backend)
     with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(grads, 1.0, False)
+        out = fastgan.functional.grad_norm_penalty(grads, 1.0, False)
         (d,) = torch.autograd.grad(out, grads)
     d = d.cpu()
     torch.testing.assert_close(out.cpu(), torch.tensor(1.0, dtype=F64))  # mean of (0 - 1)^2
@@ -201,6 +201,6 @@ def test_penalty_of_a_value_below_fp32_range_rounds_to_zero(backend):
     g = torch.tensor([3e-40], dtype=F32, device=dev(backend)).requires_grad_(True)
     _cpu_tensors_only(backend)
     with fastgan.use_backend(backend):
-        out = fastgan.ops.grad_norm_penalty(g, 0.0, False)
+        out = fastgan.functional.grad_norm_penalty(g, 0.0, False)
         (d,) = torch.autograd.grad(out, g)
     assert out.item() == 0.0 and abs(d.item() - 2 * 3e-40) <= torch.finfo(F32).tiny

@@ -16,7 +16,6 @@ from torch import nn
 
 import fastgan
 import fastgan.functional as FG
-from fastgan import ops
 
 import kernel_cases as kc
 
@@ -64,12 +63,12 @@ FUNCTIONS = {
     "began_d": lambda r, f: FG.began_discriminator_loss(r, f, 0.3),
     "began_g": lambda f: FG.began_generator_loss(f),
     "interpolate": lambda r, f, a: FG.interpolate(r, f, a).square().sum(),
-    "grad_norm_penalty": lambda g: FG.gradient_norm_penalty(g),
-    "grad_norm_penalty_one_sided": lambda g: FG.gradient_norm_penalty(g, center=2.0, one_sided=True),
+    "grad_norm_penalty": lambda g: FG.grad_norm_penalty(g),
+    "grad_norm_penalty_one_sided": lambda g: FG.grad_norm_penalty(g, center=2.0, one_sided=True),
     "reconstruction_error_p1": lambda x, y: FG.reconstruction_error(x, y, p=1).square().sum(),
     "reconstruction_error_p2": lambda x, y: FG.reconstruction_error(x, y, p=2).square().sum(),
     **{
-        f"adversarial_{k}": (lambda k: lambda r, f: ops.adversarial_loss(
+        f"adversarial_{k}": (lambda k: lambda r, f: FG.adversarial_loss(
             r, f, k, real_target=0.75, fake_target=-0.25, margin=1.5).square())(k)
         for k in kc.KINDS
     },
@@ -195,7 +194,7 @@ def _unrolled_generator_gradient(family: str, backend: str, device: str) -> list
         g_loss = g_loss_fn(critic(fake, unrolled))
         # the gradient penalty on the generator's loss (consensus-style): differentiates a gradient
         (g_of_fake,) = torch.autograd.grad(g_loss, fake, create_graph=True)
-        total = g_loss + FG.gradient_norm_penalty(g_of_fake, center=0.0)
+        total = g_loss + FG.grad_norm_penalty(g_of_fake, center=0.0)
         return list(torch.autograd.grad(total, gen_w))
 
 
@@ -217,16 +216,16 @@ def test_fused_kernels_still_run_at_first_order():
 
     x = torch.randn(B, 3, dtype=F64, requires_grad=True)
     with fastgan.use_backend("cpu"), profile(activities=[ProfilerActivity.CPU]) as prof:
-        FG.gradient_norm_penalty(x).backward()
+        FG.grad_norm_penalty(x).backward()
     names = {e.name for e in prof.events()}
     assert "fastgan::grad_norm_penalty_backward" in names
     assert "fastgan::_grad_norm_penalty_backward_composite" not in names
     with fastgan.use_backend("cpu"), profile(activities=[ProfilerActivity.CPU]) as prof:
-        (g,) = torch.autograd.grad(FG.gradient_norm_penalty(x), x, create_graph=True)
+        (g,) = torch.autograd.grad(FG.grad_norm_penalty(x), x, create_graph=True)
     names = {e.name for e in prof.events()}
     assert "fastgan::_grad_norm_penalty_backward_composite" in names
     with fastgan.use_backend("cpu"), profile(activities=[ProfilerActivity.CPU]) as prof:
-        torch.func.grad(FG.gradient_norm_penalty)(x)
+        torch.func.grad(FG.grad_norm_penalty)(x)
     assert not any(n.startswith("fastgan::") for n in {e.name for e in prof.events()})
 
 
@@ -342,12 +341,12 @@ from properties import _settings, _skip_unusable  # noqa: E402
 def _op_call(op: str, p: dict):
     """A scalar function of the operator's tensor inputs, and how many inputs it takes."""
     if op == "interpolate":
-        return (lambda r, f, a: fastgan.ops.interpolate(r, f, a).square().sum()), 3
+        return (lambda r, f, a: fastgan.functional.interpolate(r, f, a).square().sum()), 3
     if op == "grad_norm_penalty":
-        return (lambda g: fastgan.ops.grad_norm_penalty(g, p["center"], p["one_sided"])), 1
+        return (lambda g: fastgan.functional.grad_norm_penalty(g, p["center"], p["one_sided"])), 1
     if op == "reconstruction_error":
-        return (lambda x, y: fastgan.ops.reconstruction_error(x, y, p["p"]).square().sum()), 2
-    return (lambda r, f: fastgan.ops.adversarial_loss(r, f, p["kind"], margin=1.5).square()), 2
+        return (lambda x, y: fastgan.functional.reconstruction_error(x, y, p["p"]).square().sum()), 2
+    return (lambda r, f: fastgan.functional.adversarial_loss(r, f, p["kind"], margin=1.5).square()), 2
 
 
 def _transform(name: str, f, xs):

@@ -79,11 +79,11 @@ def _inputs(shape, channels_last=False):
 
 CASES = {
     "interpolate": lambda mk: ((mk(), mk(), torch.rand(mk().shape[0], generator=torch.Generator().manual_seed(1)).to(DEV)),
-                               lambda a, b, al: fastgan.ops.interpolate(a, b, al)),
-    "grad_norm_penalty": lambda mk: ((mk(),), lambda g: fastgan.ops.grad_norm_penalty(g, 1.0, False)),
-    "reconstruction_error": lambda mk: ((mk(), mk()), lambda x, r: fastgan.ops.reconstruction_error(x, r, 2)),
+                               lambda a, b, al: fastgan.functional.interpolate(a, b, al)),
+    "grad_norm_penalty": lambda mk: ((mk(),), lambda g: fastgan.functional.grad_norm_penalty(g, 1.0, False)),
+    "reconstruction_error": lambda mk: ((mk(), mk()), lambda x, r: fastgan.functional.reconstruction_error(x, r, 2)),
     "adversarial_loss": lambda mk: ((mk((5, 1, 3, 3)), mk((7, 1, 3, 3))),
-                                    lambda r, f: fastgan.ops.adversarial_loss(r, f, "bce")),
+                                    lambda r, f: fastgan.functional.adversarial_loss(r, f, "bce")),
 }
 
 
@@ -138,8 +138,8 @@ def _gpu_launch_path(counted):
 #: adversarial loss saves no constant.)
 COW_CASES = {
     "interpolate": lambda mk: ((mk(), mk(), torch.rand(3, generator=torch.Generator().manual_seed(1)).to(DEV)), (2,),
-                               lambda a, b, al: fastgan.ops.interpolate(a, b, al).sum()),
-    "reconstruction_error": lambda mk: ((mk(), mk()), (1,), lambda x, r: fastgan.ops.reconstruction_error(x, r, 2).sum()),
+                               lambda a, b, al: fastgan.functional.interpolate(a, b, al).sum()),
+    "reconstruction_error": lambda mk: ((mk(), mk()), (1,), lambda x, r: fastgan.functional.reconstruction_error(x, r, 2).sum()),
 }
 
 

@@ -44,10 +44,10 @@ def _calls():
     rec = _Recorder()
     real, fake = _t(3, 2, 4, 5, seed=1, layout="cl"), _t(3, 2, 4, 5, seed=2, layout="cl")
     runs = [
-        lambda r, f, a: fastgan.ops.interpolate(r, f, a),
-        lambda g: fastgan.ops.grad_norm_penalty(g, 1.0, True),
-        lambda x, y: fastgan.ops.reconstruction_error(x, y, 1).sum(),
-        lambda s, t: fastgan.ops.adversarial_loss(s, t, "bce"),
+        lambda r, f, a: fastgan.functional.interpolate(r, f, a),
+        lambda g: fastgan.functional.grad_norm_penalty(g, 1.0, True),
+        lambda x, y: fastgan.functional.reconstruction_error(x, y, 1).sum(),
+        lambda s, t: fastgan.functional.adversarial_loss(s, t, "bce"),
     ]
     inputs = [
         (real, fake, torch.rand(3, generator=torch.Generator().manual_seed(3)).to(DEV)),

@@ -62,10 +62,10 @@ WRONG_NORMS = [
 
 @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (5, 2, 7), (3, 6, 2)], ids=str)
 @pytest.mark.parametrize("wrong", WRONG_NORMS)
-def test_gradient_norm_penalty_norm_per_sample(wrong, shape):
+def test_grad_norm_penalty_norm_per_sample(wrong, shape):
     grads = _spread_grads(shape)
-    out = F.gradient_norm_penalty(grads)
-    right = paper.gradient_norm_penalty(grads)
+    out = F.grad_norm_penalty(grads)
+    right = paper.grad_norm_penalty(grads)
     assert_close(out, right, **TOL)
     assert _differs(wrong(grads), right)
 

@@ -8,7 +8,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from fastgan.bench import FAMILIES, OPS, SIZES  # the names the command line accepts
+from fastgan.testing import TOLERANCES
 from fastgan.bench.bandwidth import ideal_bytes
 
 KINDS = ("bce", "wgan", "lsgan", "hinge", "margin")
@@ -24,9 +27,10 @@ IMAGES = {"tiny": (4, 3, 8, 8), "small": (64, 3, 64, 64), "large": (256, 3, 64, 
 LOGITS, PATCHGAN, TINY_SCORES = (64, 1), (64, 1, 30, 30), (4, 1, 5, 5)
 SCORE_MAPS = {"tiny": TINY_SCORES, "small": PATCHGAN, "large": (256, 1, 30, 30)}
 
-#: tolerance of :func:`check`: largest |provider − reference| relative to the largest
-#: |reference| of each tensor (fp32 reductions sum in different orders)
-TOL_OP, TOL_FAMILY = 1e-5, 1e-4
+#: tolerance of the benchmark's check: largest |provider − reference| relative to the largest
+#: |reference| of each tensor; the benchmark rows of fastgan.testing's one tolerance table
+TOL_OP = TOLERANCES["benchmark_op"][torch.float32].atol_scaled
+TOL_FAMILY = TOLERANCES["benchmark_fam"][torch.float32].atol_scaled
 
 
 @dataclass(frozen=True)

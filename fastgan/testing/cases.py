@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+
+from fastgan.ops import OPERATORS
 
 from fastgan.testing.layouts import arrange
 from fastgan.testing.tolerances import CHUNK
@@ -46,7 +47,7 @@ def op_module(op: str) -> Any:
     ``real_term`` and ``fake_term``): the one place the checks reach into ``fastgan.ops``."""
     if op not in OP_NAMES:
         raise ValueError(f"op: unknown operator {op!r}; expected one of {', '.join(OP_NAMES)}")
-    return importlib.import_module(f"fastgan.ops.{op}")
+    return OPERATORS[op]
 
 
 #: adversarial_loss's kinds, in their defined order.

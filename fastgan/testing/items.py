@@ -80,7 +80,7 @@ ADV_PARAMS = {"real_target": 0.75, "fake_target": -0.25, "margin": 1.5}
 
 
 def operator_items() -> list[Item]:
-    import fastgan.ops as ops
+    import fastgan.functional as F
 
     items: list[Item] = []
     for sid, shape, layout in ROW_SHAPES:
@@ -92,7 +92,7 @@ def operator_items() -> list[Item]:
                 _randn(g, *leaf), _randn(g, *leaf),
                 torch.rand(leaf[0], generator=g, dtype=F64)[::2] if layout == "sliced" else torch.rand(b, generator=g, dtype=F64),
             ],
-            lambda r, f, a, layout=layout: ops.interpolate(lay(r, layout), lay(f, layout), a),
+            lambda r, f, a, layout=layout: F.interpolate(lay(r, layout), lay(f, layout), a),
             alpha_scale=True,
         ))
         for one_sided in (False, True):
@@ -100,13 +100,13 @@ def operator_items() -> list[Item]:
                 items.append(Item(
                     f"grad_norm_penalty[{sid}, center={center:g}{', one_sided' if one_sided else ''}]", "operator",
                     lambda g, leaf=leaf: [_rows_with_norms(g, leaf)],
-                    lambda x, layout=layout, c=center, o=one_sided: ops.grad_norm_penalty(lay(x, layout), c, o),
+                    lambda x, layout=layout, c=center, o=one_sided: F.grad_norm_penalty(lay(x, layout), c, o),
                 ))
         for p in (1, 2):
             items.append(Item(
                 f"reconstruction_error[{sid}, p={p}]", "operator",
                 lambda g, leaf=leaf: [_randn(g, *leaf), _randn(g, *leaf)],
-                lambda x, r, layout=layout, p=p: ops.reconstruction_error(lay(x, layout), lay(r, layout), p),
+                lambda x, r, layout=layout, p=p: F.reconstruction_error(lay(x, layout), lay(r, layout), p),
             ))
     for sid, s1, s2, layout in SCORE_SHAPES:
         l1, l2 = leaf_shape(s1, layout), leaf_shape(s2, layout)
@@ -114,14 +114,14 @@ def operator_items() -> list[Item]:
             items.append(Item(
                 f"adversarial_loss[{sid}, {kind}]", "operator",
                 lambda g, l1=l1, l2=l2: [_randn(g, *l1, std=2.0), _randn(g, *l2, std=2.0)],
-                lambda r, f, layout=layout, kind=kind: ops.adversarial_loss(lay(r, layout), lay(f, layout), kind, **ADV_PARAMS),
+                lambda r, f, layout=layout, kind=kind: F.adversarial_loss(lay(r, layout), lay(f, layout), kind, **ADV_PARAMS),
                 cancellation=kind in ("wgan", "margin"),
             ))
     for side in ("real_only", "fake_only"):
         items.append(Item(
             f"adversarial_loss[Bx1, bce, {side}]", "operator",
             lambda g: [_randn(g, 7, 1, std=2.0)],
-            lambda x, side=side: ops.adversarial_loss(x if side == "real_only" else None, x if side == "fake_only" else None, "bce"),
+            lambda x, side=side: F.adversarial_loss(x if side == "real_only" else None, x if side == "fake_only" else None, "bce"),
         ))
     return items
 

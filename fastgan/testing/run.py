@@ -13,15 +13,15 @@ from fastgan.testing.compare import assert_close
 
 
 def _adversarial_public(real, fake, kind, real_target, fake_target, margin):
-    return fastgan.ops.adversarial_loss(real, fake, kind, real_target=real_target, fake_target=fake_target, margin=margin)
+    return fastgan.functional.adversarial_loss(real, fake, kind, real_target=real_target, fake_target=fake_target, margin=margin)
 
 
 #: ``op -> callable`` taking the reference's positional arguments and calling the public operator
 #: (which dispatches to the selected backend).
 PUBLIC: dict[str, Callable[..., torch.Tensor]] = {
-    "interpolate": lambda real, fake, alpha: fastgan.ops.interpolate(real, fake, alpha),
-    "grad_norm_penalty": lambda g, center, one_sided: fastgan.ops.grad_norm_penalty(g, center, one_sided),
-    "reconstruction_error": lambda x, recon, p: fastgan.ops.reconstruction_error(x, recon, p),
+    "interpolate": lambda real, fake, alpha: fastgan.functional.interpolate(real, fake, alpha),
+    "grad_norm_penalty": lambda g, center, one_sided: fastgan.functional.grad_norm_penalty(g, center, one_sided),
+    "reconstruction_error": lambda x, recon, p: fastgan.functional.reconstruction_error(x, recon, p),
     "adversarial_loss": _adversarial_public,
 }
 
