@@ -10,11 +10,12 @@ operator's module stays callable: ``fastgan.ops.interpolate(real, fake, alpha)``
 (``DeprecationWarning``) and calls ``fastgan.functional.interpolate`` — eagerly and under
 ``torch.compile`` alike (the warning is left out while compiling).
 
-The module object in ``sys.modules`` is replaced by a thin :class:`OperatorModule` that forwards
-every attribute read, write and deletion to the module itself (``from fastgan.ops.interpolate
-import reference``, ``monkeypatch.setattr`` and ``dir`` behave as for the module) and adds
-``__call__``: a ``types.ModuleType`` subclass would do the same eagerly, but ``torch.compile``
-cannot trace a call of a module object.
+The module in ``sys.modules`` is replaced by an instance of a small class (:class:`OperatorModule`,
+one subclass per operator) whose instance ``__dict__`` *is* the module's namespace: attribute
+reads, writes and deletions, ``vars()``, ``dir()``, ``from fastgan.ops.interpolate import
+reference`` and ``monkeypatch`` see the module itself, and the class adds ``__call__``. (A
+``types.ModuleType`` subclass would do the same eagerly, but ``torch.compile`` cannot trace a call
+of a module object.)
 """
 
 from __future__ import annotations
@@ -29,25 +30,12 @@ import torch
 
 
 class OperatorModule:
-    """An operator's module (attribute access goes to it) that is also callable, as deprecated."""
+    """An operator's module namespace that is also callable, as deprecated (see the module
+    docstring); :func:`make_callable` makes one subclass and one instance per operator."""
 
-    def __init__(self, module: types.ModuleType, function: Callable[..., Any], renames: Mapping[str, str]):
-        object.__setattr__(self, "_fastgan_module", module)
-        object.__setattr__(self, "_fastgan_function", function)
-        object.__setattr__(self, "_fastgan_renames", dict(renames))
-
-    def __getattr__(self, name: str) -> Any:
-        # only for names the proxy itself lacks: everything but its three attributes
-        return getattr(self.__dict__["_fastgan_module"], name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._fastgan_module, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        delattr(self._fastgan_module, name)
-
-    def __dir__(self) -> list[str]:
-        return dir(self._fastgan_module)
+    _fastgan_module: types.ModuleType
+    _fastgan_function: Callable[..., Any]
+    _fastgan_renames: dict[str, str]
 
     def __repr__(self) -> str:
         return repr(self._fastgan_module)
@@ -56,9 +44,9 @@ class OperatorModule:
         function = self._fastgan_function
         if not torch.compiler.is_compiling():
             warnings.warn(
-                f"calling {self._fastgan_module.__name__}(...) is deprecated and will stop working in the "
-                f"next release: {self._fastgan_module.__name__} is the operator's module; call "
-                f"fastgan.functional.{function.__name__}(...) instead",
+                f"calling {self.__name__}(...) is deprecated and will stop working in the next release: "
+                f"{self.__name__} is the operator's module; call fastgan.functional.{function.__name__}(...) "
+                "instead",
                 DeprecationWarning,
                 stacklevel=2,
             )
@@ -71,4 +59,17 @@ class OperatorModule:
 def make_callable(name: str, function: Callable[..., Any], renames: Mapping[str, str] | None = None) -> None:
     """Make the module ``name`` (being imported) callable as the deprecated form of ``function``;
     ``renames`` maps 0.1 keyword names to the function's."""
-    sys.modules[name] = OperatorModule(sys.modules[name], function, renames or {})  # type: ignore[assignment]
+    module = sys.modules[name]
+    cls = type(
+        "OperatorModule",
+        (OperatorModule,),
+        {
+            "_fastgan_module": module,
+            "_fastgan_function": staticmethod(function),
+            "_fastgan_renames": dict(renames or {}),
+            "__module__": __name__,
+        },
+    )
+    proxy = object.__new__(cls)
+    object.__setattr__(proxy, "__dict__", module.__dict__)  # the module's own namespace
+    sys.modules[name] = proxy  # type: ignore[assignment]
