@@ -44,6 +44,9 @@ import torch
 import torch.autograd.forward_ad as _fwad
 from torch._C._functorch import peek_interpreter_stack as _peek_interpreter_stack
 
+# the compiled extension, loaded once (fastgan/_extension.py); both names stay reachable here
+from fastgan._extension import extension, extension_error, on_extension_loaded  # noqa: F401
+
 __all__ = [
     "BACKENDS",
     "BackendUnavailableError",
@@ -126,46 +129,6 @@ def register_compiled(op: str, fn: Callable[..., Any]) -> None:
     register(op, "cuda", fn)
 
 
-# --------------------------------------------------------------------------------------------
-# the compiled extension
-_EXT_LOCK = threading.RLock()
-_EXT_STATE: dict[str, Any] = {}
-#: Called once, right after the extension loads: each operator module registers the fake
-#: (meta) implementations of its compiled ops and its compiled backends here.
-_EXTENSION_HOOKS: list[Callable[[], None]] = []
-
-
-def on_extension_loaded(hook: Callable[[], None]) -> None:
-    """Run ``hook`` once the extension is loaded (at once if it already is)."""
-    with _EXT_LOCK:
-        _EXTENSION_HOOKS.append(hook)
-        if _EXT_STATE.get("module") is not None:
-            hook()
-
-
-def extension() -> Any | None:
-    """The compiled extension module ``fastgan._C``, or ``None`` when it is not built or fails
-    to load (the reason is in :func:`backend_status`). Loaded once, on first call."""
-    if "module" in _EXT_STATE:  # loaded (or failed) already: no lock on this path
-        return _EXT_STATE["module"]
-    with _EXT_LOCK:
-        if "module" not in _EXT_STATE:
-            try:
-                module = importlib.import_module("fastgan._C")
-                _EXT_STATE["module"], _EXT_STATE["error"] = module, None
-                for hook in _EXTENSION_HOOKS:
-                    hook()
-            except ModuleNotFoundError as exc:
-                if exc.name != "fastgan._C":
-                    _EXT_STATE["module"], _EXT_STATE["error"] = None, f"failed to load: {exc}"
-                else:
-                    _EXT_STATE["module"] = None
-                    _EXT_STATE["error"] = "the compiled extension fastgan._C is not built"
-            except (ImportError, OSError) as exc:
-                _EXT_STATE["module"], _EXT_STATE["error"] = None, f"failed to load: {exc}"
-        return _EXT_STATE["module"]
-
-
 def requirements(name: str) -> tuple[bool, str]:
     """Whether what backend ``name`` needs is present on this machine, whether or not its
     operators are registered yet (:func:`backend_status` requires both); the reason when it is
@@ -179,12 +142,12 @@ def _probe(name: str) -> tuple[bool, str]:
         return True, "plain PyTorch"
     if name == "cpu":
         if extension() is None:
-            return False, _EXT_STATE["error"]
+            return False, extension_error()
         return True, "compiled CPU kernels"
     if name == "cuda":
         ext = extension()
         if ext is None:
-            return False, _EXT_STATE["error"]
+            return False, extension_error()
         if not getattr(ext, "WITH_CUDA", False):
             return False, "fastgan._C was built without CUDA kernels"
         if not torch.cuda.is_available():
@@ -194,7 +157,7 @@ def _probe(name: str) -> tuple[bool, str]:
         if importlib.util.find_spec("triton") is None:
             return False, "triton is not installed"
         if extension() is None:
-            return False, f"needs fastgan._C, which declares its ops and their autograd ({_EXT_STATE['error']})"
+            return False, f"needs fastgan._C, which declares its ops and their autograd ({extension_error()})"
         if triton_interpreter():
             return True, "Triton kernels in Triton's interpreter (TRITON_INTERPRET=1), on CPU and CUDA tensors"
         if not torch.cuda.is_available():

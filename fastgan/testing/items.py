@@ -145,16 +145,19 @@ def _began_update(x, rx, y, ry):
     return torch.stack([k_next.to(x.dtype), convergence.to(x.dtype)])  # k_next is >= fp32
 
 
-def family_items() -> list[Item]:
+#: the families' shapes: the batch, the scores, the images (and their features per sample)
+_B, _S, _X = 6, (6, 1), (6, 3, 4, 5)
+_FEAT = 3 * 4 * 5
+
+
+def _score_family_items() -> list[Item]:
+    """GAN, WGAN, LSGAN and hinge: the losses on D's scores."""
     import fastgan.functional as FG
 
-    B, S, X = 6, (6, 1), (6, 3, 4, 5)
-    feat = 3 * 4 * 5
-    scores2 = lambda g: [_randn(g, *S, std=2.0), _randn(g, *S, std=2.0)]  # noqa: E731
-    scores1 = lambda g: [_randn(g, *S, std=2.0)]  # noqa: E731
+    scores2 = lambda g: [_randn(g, *_S, std=2.0), _randn(g, *_S, std=2.0)]  # noqa: E731
+    scores1 = lambda g: [_randn(g, *_S, std=2.0)]  # noqa: E731
     patch2 = lambda g: [_randn(g, 5, 1, 4, 3, std=2.0), _randn(g, 5, 1, 4, 3, std=2.0)]  # noqa: E731
-    images4 = lambda g: [_randn(g, *X), _randn(g, *X), _randn(g, *X), _randn(g, *X)]  # noqa: E731
-    items = [
+    return [
         Item("gan discriminator", "family", scores2, FG.gan_discriminator_loss),
         Item("gan discriminator (B,1,H,W)", "family", patch2, FG.gan_discriminator_loss),
         Item("gan generator", "family", scores1, FG.gan_generator_loss),
@@ -165,31 +168,49 @@ def family_items() -> list[Item]:
         Item("lsgan generator", "family", scores1, lambda f: FG.lsgan_generator_loss(f, c=0.75)),
         Item("hinge discriminator", "family", scores2, FG.hinge_discriminator_loss),
         Item("hinge generator", "family", scores1, FG.hinge_generator_loss, cancellation=True),
+    ]
+
+
+def _penalty_family_items() -> list[Item]:
+    """WGAN-GP's gradient penalty (two-sided and one-sided) and R1, through a small critic."""
+    import fastgan.functional as FG
+
+    return [
         Item(
             "wgan-gp gradient_penalty", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X), torch.rand(B, generator=g, dtype=F64), _randn(g, feat, 8, std=0.3)],
+            lambda g: [_randn(g, *_X), _randn(g, *_X), torch.rand(_B, generator=g, dtype=F64), _randn(g, _FEAT, 8, std=0.3)],
             lambda r, f, a, w: FG.gradient_penalty(_critic(w), r, f, alpha=a),
             grad=(False, False, False, True),
         ),
         Item(
             "wgan-gp gradient_penalty one_sided", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X), torch.rand(B, generator=g, dtype=F64), _randn(g, feat, 8, std=0.3)],
+            lambda g: [_randn(g, *_X), _randn(g, *_X), torch.rand(_B, generator=g, dtype=F64), _randn(g, _FEAT, 8, std=0.3)],
             lambda r, f, a, w: FG.gradient_penalty(_critic(w), r, f, alpha=a, center=0.5, one_sided=True),
             grad=(False, False, False, True),
         ),
         Item(
             "r1_penalty", "family",
-            lambda g: [_randn(g, *X), _randn(g, feat, 8, std=0.3)],
+            lambda g: [_randn(g, *_X), _randn(g, _FEAT, 8, std=0.3)],
             lambda x, w: FG.r1_penalty(_critic(w), x, gamma=5.0),
             grad=(False, True),
         ),
+    ]
+
+
+def _autoencoder_family_items() -> list[Item]:
+    """EBGAN (with the pulling-away term) and BEGAN (with its k update): the losses on
+    reconstruction errors."""
+    import fastgan.functional as FG
+
+    images4 = lambda g: [_randn(g, *_X), _randn(g, *_X), _randn(g, *_X), _randn(g, *_X)]  # noqa: E731
+    return [
         Item(
             "ebgan discriminator", "family", images4,
             lambda x, rx, y, ry: FG.ebgan_discriminator_loss(FG.reconstruction_error(x, rx, p=2), FG.reconstruction_error(y, ry, p=2), margin=0.6),
         ),
         Item(
             "ebgan generator + pulling-away term", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X), _randn(g, B, 2, 5)],
+            lambda g: [_randn(g, *_X), _randn(g, *_X), _randn(g, _B, 2, 5)],
             lambda y, ry, emb: FG.ebgan_generator_loss(FG.reconstruction_error(y, ry, p=2), emb, pt_weight=0.1),
         ),
         Item(
@@ -198,7 +219,7 @@ def family_items() -> list[Item]:
         ),
         Item(
             "began generator", "family",
-            lambda g: [_randn(g, *X), _randn(g, *X)],
+            lambda g: [_randn(g, *_X), _randn(g, *_X)],
             lambda y, ry: FG.began_generator_loss(FG.reconstruction_error(y, ry, p=1)),
         ),
         Item(
@@ -207,7 +228,11 @@ def family_items() -> list[Item]:
             grad=(False, False, False, False),
         ),
     ]
-    return items
+
+
+def family_items() -> list[Item]:
+    """Every loss family's items: scores, penalties, autoencoders."""
+    return _score_family_items() + _penalty_family_items() + _autoencoder_family_items()
 
 
 def all_items() -> list[Item]:
