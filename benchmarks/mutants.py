@@ -101,7 +101,7 @@ MUTANTS = [
     Mutant("wgan_g_sign", FN, 'WGAN-GP generator loss: ``−mean(D(G(z)))``."""\n    v.check_scores(("fake_scores",), fake_scores)\n    return _adv(fake_scores, None, "wgan")',
            'WGAN-GP generator loss: ``−mean(D(G(z)))``."""\n    v.check_scores(("fake_scores",), fake_scores)\n    return _adv(None, fake_scores, "wgan")',
            "WGAN generator loss +mean D(G(z)) instead of −mean"),
-    Mutant("create_gp_center_ignored", "fastgan/losses.py", "weight=weight, center=self.center, one_sided=self.one_sided",
+    Mutant("create_gp_center_ignored", "fastgan/losses/scores.py", "weight=weight, center=self.center, one_sided=self.one_sided",
            "weight=weight", 'losses.create("wgan-gp", center=…, one_sided=…) uses the default penalty'),
 ]
 
