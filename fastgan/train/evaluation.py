@@ -4,7 +4,6 @@ the quality curve (:class:`EvaluationMixin`), off the training clock and the tra
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 import numpy as np
@@ -28,28 +27,6 @@ class EvaluationMixin:
         if self.curve and self.curve[-1]["step"] >= self.step:
             return False
         return self.step % every == 0 or self.step == self.config.steps
-
-    def record_quality(self) -> dict[str, Any]:
-        """Evaluate now (:meth:`evaluate`) and append a point to :attr:`curve`: ``step``,
-        ``train_seconds`` (:attr:`elapsed`, the training clock so far), ``eval_seconds`` (what
-        this evaluation took, not on the clock) and the dataset's quality measures
-        (:func:`fastgan.train.metrics.curve_measures`). The global RNG states (torch, numpy,
-        Python) are restored afterwards, so the training streams never see the evaluation.
-        Returns the point."""
-        from fastgan.train import metrics as M
-
-        t0 = time.perf_counter()
-        with _global_rng_kept(self.device):
-            result = self.evaluate()
-        point = {
-            "step": self.step,
-            "train_seconds": float(self.elapsed),
-            "eval_seconds": time.perf_counter() - t0,
-            **M.curve_measures(result["metrics"]),
-        }
-        self.curve.append(point)
-        self._last_eval = (self.step, result)
-        return point
 
     def final_evaluation(self) -> dict[str, Any]:
         """:meth:`evaluate` at the current step: the curve's evaluation of this step where

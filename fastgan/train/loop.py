@@ -55,27 +55,13 @@ from fastgan import functional as FG
 from fastgan import losses as fl
 from fastgan.train import data as data_mod
 from fastgan.train.checkpoint import (  # noqa: F401  (re-exported: fastgan.train.loop's names)
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_KEYS,
-    OPTIONAL_CHECKPOINT_KEYS,
-    CheckpointError,
-    CheckpointMixin,
-    check_checkpoint,
-    checkpoint_path,
-    read_checkpoint,
+    CHECKPOINT_FORMAT, CHECKPOINT_KEYS, OPTIONAL_CHECKPOINT_KEYS, CheckpointError, CheckpointMixin, check_checkpoint,
+    checkpoint_path, read_checkpoint,
 )
 from fastgan.train.config import (  # noqa: F401  (re-exported: fastgan.train.loop's names)
-    DATA_DEFAULTS,
-    EBGAN_MARGIN,
-    EVAL_EVERY,
-    FAMILY_DEFAULTS,
-    TUNED,
-    Config,
-    _check_config,
-    default_config,
-    min_batch,
+    DATA_DEFAULTS, EBGAN_MARGIN, EVAL_EVERY, FAMILY_DEFAULTS, TUNED, Config, _check_config, default_config, min_batch,
 )
-from fastgan.train.evaluation import EvaluationMixin, _short_quality
+from fastgan.train.evaluation import EvaluationMixin, _global_rng_kept, _short_quality
 from fastgan.train.models import build_models
 
 __all__ = [
@@ -346,6 +332,28 @@ class Trainer(EvaluationMixin, CheckpointMixin):
                 self.elapsed += time.perf_counter() - start
             if bar is not None:
                 bar.close()
+
+    def record_quality(self) -> dict[str, Any]:
+        """Evaluate now (:meth:`evaluate`) and append a point to :attr:`curve`: ``step``,
+        ``train_seconds`` (:attr:`elapsed`, the training clock so far), ``eval_seconds`` (what
+        this evaluation took, not on the clock) and the dataset's quality measures
+        (:func:`fastgan.train.metrics.curve_measures`). The global RNG states (torch, numpy,
+        Python) are restored afterwards, so the training streams never see the evaluation.
+        Returns the point."""
+        from fastgan.train import metrics as M
+
+        t0 = time.perf_counter()
+        with _global_rng_kept(self.device):
+            result = self.evaluate()
+        point = {
+            "step": self.step,
+            "train_seconds": float(self.elapsed),
+            "eval_seconds": time.perf_counter() - t0,
+            **M.curve_measures(result["metrics"]),
+        }
+        self.curve.append(point)
+        self._last_eval = (self.step, result)
+        return point
 
 
 def make_trainer(
