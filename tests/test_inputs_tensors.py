@@ -118,8 +118,6 @@ def _calls():
         ("functional.interpolate", "real", "x", lambda b: fastgan.functional.interpolate(b, x, a)),
         ("functional.interpolate", "fake", "x", lambda b: fastgan.functional.interpolate(x, b, a)),
         ("functional.interpolate", "alpha", "a", lambda b: fastgan.functional.interpolate(x, x, b)),
-        ("functional.reconstruction_error", "x", "x", lambda b: fastgan.functional.reconstruction_error(b, x)),
-        ("functional.reconstruction_error", "recon", "x", lambda b: fastgan.functional.reconstruction_error(x, b)),
         ("amp.gradient_penalty", "real", "x", lambda b: amp.gradient_penalty(_critic, b, x, scaler)),
         ("amp.gradient_penalty", "fake", "x", lambda b: amp.gradient_penalty(_critic, x, b, scaler)),
         ("amp.gradient_penalty", "alpha", "a", lambda b: amp.gradient_penalty(_critic, x, x, scaler, alpha=b)),

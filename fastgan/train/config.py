@@ -196,7 +196,7 @@ def default_config(loss: str, data: str, **overrides: Any) -> Config:
                 f"'lr', or a hyper-parameter of the {loss} loss ({', '.join(sorted(loss_params)) or 'none'})"
             )
     cfg = Config(loss=loss, data=data, loss_hparams=hp, **kw)
-    _check_config(cfg)
+    check_config(cfg)
     return cfg
 
 
@@ -208,7 +208,7 @@ def min_batch(cfg: Config) -> int:
     return 1
 
 
-def _check_config(cfg: Config) -> None:
+def check_config(cfg: Config) -> None:
     for name in ("steps", "batch_size", "z_dim", "width", "n_critic", "log_every", "ckpt_every", "eval_samples", "ae_code"):
         val = getattr(cfg, name)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:

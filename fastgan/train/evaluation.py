@@ -69,7 +69,7 @@ class EvaluationMixin:
         return {"metrics": m, "samples": xs, "labels": ys}
 
 
-class _global_rng_kept:
+class global_rng_kept:
     """Restore torch's (and the device's), numpy's and Python's global RNG states on exit."""
 
     def __init__(self, device: torch.device) -> None:
@@ -89,7 +89,7 @@ class _global_rng_kept:
         random.setstate(self.python)
 
 
-def _short_quality(point: dict[str, Any]) -> str:
+def short_quality(point: dict[str, Any]) -> str:
     """A point of the curve in a few characters, for the progress bar."""
     parts = []
     if "modes" in point:

@@ -59,9 +59,11 @@ from fastgan.train.checkpoint import (  # noqa: F401  (re-exported: fastgan.trai
     checkpoint_path, read_checkpoint,
 )
 from fastgan.train.config import (  # noqa: F401  (re-exported: fastgan.train.loop's names)
-    DATA_DEFAULTS, EBGAN_MARGIN, EVAL_EVERY, FAMILY_DEFAULTS, TUNED, Config, _check_config, default_config, min_batch,
+    DATA_DEFAULTS, EBGAN_MARGIN, EVAL_EVERY, FAMILY_DEFAULTS, TUNED, Config, check_config, default_config, min_batch,
 )
-from fastgan.train.evaluation import EvaluationMixin, _global_rng_kept, _short_quality
+# loop's own name for global_rng_kept: tests patch fastgan.train.loop._global_rng_kept
+from fastgan.train.evaluation import EvaluationMixin, short_quality
+from fastgan.train.evaluation import global_rng_kept as _global_rng_kept
 from fastgan.train.models import build_models
 
 __all__ = [
@@ -109,7 +111,7 @@ class Trainer(EvaluationMixin, CheckpointMixin):
 
 
     def __init__(self, config: Config, *, distributed: bool = False) -> None:
-        _check_config(config)
+        check_config(config)
         self.config = config
         with fastgan.use_backend(config.backend):  # validates the name; restores the selection
             pass
@@ -319,7 +321,7 @@ class Trainer(EvaluationMixin, CheckpointMixin):
                     point = self.record_quality()
                     start = time.perf_counter()
                     if bar is not None:
-                        bar.set_description(f"{cfg.loss} {cfg.data} [{_short_quality(point)}]", refresh=False)
+                        bar.set_description(f"{cfg.loss} {cfg.data} [{short_quality(point)}]", refresh=False)
                 stopping = stop is not None and self.step < end and stop()
                 if stopping:
                     end = self.step
