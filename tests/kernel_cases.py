@@ -99,3 +99,15 @@ def skip_unusable(backend: str) -> None:
     """Skip where ``backend``'s device is not present."""
     if dev(backend) == "cuda" and not torch.cuda.is_available():  # pragma: no cover
         pytest.skip("no CUDA device")
+
+
+def cpu_tensors_only(backend: str) -> None:
+    """The formula tests run on CPU tensors: skip a backend that does not take them here."""
+    if dev(backend) != "cpu":  # pragma: no cover (a GPU machine)
+        pytest.skip(f"{backend} runs on {dev(backend)} tensors")
+
+
+def close_to_formula(actual, expected, dtype):
+    """An operator's result against its float64 formula: the ``formula`` row of the one table."""
+    assert actual.dtype == dtype
+    assert_close(actual, expected.double(), dtype, "result", tolerance="formula")

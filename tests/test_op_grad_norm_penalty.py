@@ -38,16 +38,8 @@ HALF = [torch.float16, torch.bfloat16]
 backend_params = kc.backend_params
 
 
-def _cpu_tensors_only(backend: str) -> None:
-    """The formula tests run on CPU tensors: skip a backend that does not take them here."""
-    if dev(backend) != "cpu":  # pragma: no cover (a GPU machine)
-        pytest.skip(f"{backend} runs on {dev(backend)} tensors")
-
-
-def _close(actual, expected, dtype):
-    """An operator's result against its float64 formula: the ``formula`` row of the one table."""
-    assert actual.dtype == dtype
-    assert_close(actual, expected.double(), dtype, "result", tolerance="formula")
+_cpu_tensors_only = kc.cpu_tensors_only
+_close = kc.close_to_formula
 
 
 # ---------------------------------------------- forward and every gradient against the reference
