@@ -26,6 +26,7 @@ class _SyncCounter(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
+        self.numpy_rng_used = False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
@@ -35,19 +36,23 @@ class _SyncCounter(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def sandbox(seed: int):
+def sandbox(seed: int, count_syncs: bool = False):
     """Seed torch's, NumPy's and Python's RNGs with ``seed``, make float64 the default dtype and
-    count host syncs; everything is restored on exit."""
+    (``count_syncs``) count host syncs; everything is restored on exit. Yields the counter, whose
+    ``numpy_rng_used`` tells afterwards whether NumPy's RNG was drawn from."""
     np_state, py_state, dtype = np.random.get_state(), random.getstate(), torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         np.random.seed(seed)
         random.seed(seed)
+        seeded = np.random.get_state()
         torch.set_default_dtype(torch.float64)
         counter = _SyncCounter()
         try:
-            with counter:
+            with counter if count_syncs else contextlib.nullcontext():
                 yield counter
+            after = np.random.get_state()
+            counter.numpy_rng_used = after[2] != seeded[2] or not np.array_equal(after[1], seeded[1])
         finally:
             torch.set_default_dtype(dtype)
             np.random.set_state(np_state)
@@ -85,6 +90,7 @@ def measure_loss(name: str, fn: Callable, probe, seed: int, *, pass_k: bool = Fa
         out["grad wrt D's parameters"] = torch.cat([g.detach().reshape(-1) for g in flat[: len(params)]])
     out["grad wrt G's output"] = flat[-1].detach().reshape(-1)
     out["syncs"] = syncs.calls
+    out["numpy rng"] = syncs.numpy_rng_used
     return out
 
 
