@@ -88,7 +88,10 @@ def measure_loss(name: str, fn: Callable, probe, seed: int, *, pass_k: bool = Fa
     out = {"loss": loss.detach().to(torch.float64).reshape(1)}
     if params:
         out["grad wrt D's parameters"] = torch.cat([g.detach().reshape(-1) for g in flat[: len(params)]])
-    out["grad wrt G's output"] = flat[-1].detach().reshape(-1)
+    g_fake = flat[-1].detach().clone()
+    for row in probe.extra.get("finite_only_rows", ()):  # compared for being finite only
+        g_fake[row] = torch.where(torch.isfinite(g_fake[row]), torch.zeros_like(g_fake[row]), g_fake[row])
+    out["grad wrt G's output"] = g_fake.reshape(-1)
     out["syncs"] = syncs.calls
     out["numpy rng"] = syncs.numpy_rng_used
     return out
