@@ -103,15 +103,21 @@ def _matches(aud: _Auditor, part: str, users: list[dict], flags: frozenset) -> b
     return any(all(_same(part, u, c) for u, c in zip(users, aud.recipe(part, flags, s))) for s in aud.sources)
 
 
-def _evidence(aud: _Auditor, part: str, users: list[dict]) -> list[str]:
-    refs = aud.recipe(part, frozenset(), aud.sources[0])
+def _evidence(aud: _Auditor, part: str, users: list[dict], flags: frozenset = frozenset()) -> list[str]:
+    """How the user's numbers differ from the recipe with ``flags`` (the paper's with none)."""
+    refs = aud.recipe(part, flags, aud.sources[0])
     rows = []
     for p, u, r in zip(aud.probes, users, refs):
         r = dict(r)
-        if part == "d" and _FAKE in u and not close(u[_FAKE], r[_FAKE]) and close(u[_FAKE], r[_FAKE + " (fake detached)"]):
-            r[_FAKE] = r[_FAKE + " (fake detached)"]
+        if part == "d" and _FAKE in u:  # the alternative (fake detached or not) nearer the user's
+            alt = r[_FAKE + " (fake detached)"]
+            if (u[_FAKE] - alt).abs().nan_to_num(0).max() < (u[_FAKE] - r[_FAKE]).abs().nan_to_num(0).max():
+                r[_FAKE] = alt
         rows += describe(p.name, u, r)
-    return summarise(rows, len(aud.probes))
+    lines = summarise(rows, len(aud.probes))
+    if flags:
+        lines = [f"against the paper's numbers with {', '.join(sorted(flags))} applied:"] + lines
+    return lines
 
 
 def _finding(entry_id: str, part: str, evidence: list[str], **extra) -> Finding:
@@ -123,14 +129,15 @@ def _diagnose(aud: _Auditor, part: str, users: list[dict]) -> list[Finding]:
     """The findings of one part: none, one entry, a pair of entries, or one unmatched departure."""
     if _matches(aud, part, users, frozenset()):
         return []
-    ev = _evidence(aud, part, users)
     candidates = entries_for(aud.family, part)
     singles = [e.id for e in candidates if _matches(aud, part, users, frozenset({e.id}))]
     if singles:
-        return [_finding(singles[0], part, ev, also_matches=singles[1:])]
+        return [_finding(singles[0], part, _evidence(aud, part, users), also_matches=singles[1:])]
     for a, b in itertools.combinations([e.id for e in candidates], 2):
         if _matches(aud, part, users, frozenset({a, b})):
-            return [_finding(a, part, ev, together_with=[b]), _finding(b, part, [], together_with=[a])]
+            return [_finding(a, part, _evidence(aud, part, users, frozenset({b})), together_with=[b]),
+                    _finding(b, part, _evidence(aud, part, users, frozenset({a})), together_with=[a])]
+    ev = _evidence(aud, part, users)
     return [Finding("unmatched", "a departure from the paper that matches no catalogue entry", "unmatched",
                     [part], ev, FAMILY_PAPER[aud.family],
                     "compare your code with the paper's equation, or use fastgan.functional / fastgan.losses")]
