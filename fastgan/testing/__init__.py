@@ -10,7 +10,10 @@ package (docs/testing.md):
 * :data:`LAYOUTS`, :func:`arrange`, :func:`lay` — the memory layouts every operator runs in;
 * :func:`cases` — every shape / layout / variant case of an operator, and
   :func:`check_against_reference` to run one on a backend;
-* :data:`CHUNK` — the CPU kernels' elements per parallel chunk, which the long cases exceed.
+* :data:`CHUNK` — the CPU kernels' elements per parallel chunk, which the long cases exceed;
+* :func:`audit` — audit your own GAN loss code against the papers: it names each departure
+  by its entry in ``audit.CATALOGUE`` and returns an :class:`AuditReport` of :class:`Finding`
+  (docs/audit.md).
 
     >>> import torch, fastgan.testing as ft
     >>> for name, case in ft.cases("interpolate", torch.float32):
@@ -19,6 +22,8 @@ package (docs/testing.md):
 
 from __future__ import annotations
 
+from fastgan.testing import audit  # a callable module: audit(family, d_loss, g_loss, ...)
+from fastgan.testing.audit import AuditReport, Finding
 from fastgan.testing.cases import (
     ADV_CASES,
     ADV_PARAMS,
@@ -43,9 +48,9 @@ from fastgan.testing.run import PUBLIC, cancellation_scales, check_against_refer
 from fastgan.testing.tolerances import CHUNK, DTYPE_NAMES, DTYPES, TOLERANCES, Tolerance, tolerance
 
 __all__ = [
-    "ADV_CASES", "ADV_PARAMS", "ADV_SPECS", "ARG_NAMES", "CHUNK", "DTYPES", "DTYPE_NAMES", "GNP_SPECS",
+    "ADV_CASES", "ADV_PARAMS", "ADV_SPECS", "ARG_NAMES", "AuditReport", "CHUNK", "DTYPES", "DTYPE_NAMES", "Finding", "GNP_SPECS",
     "KINDS", "LAYOUTS", "OP_NAMES", "PUBLIC", "ROW_SPECS", "TOLERANCES", "Case", "Comparison", "Spec",
-    "Tolerance", "arrange", "assert_close", "cancellation_scales", "cases", "check_against_reference",
+    "Tolerance", "arrange", "assert_close", "audit", "cancellation_scales", "cases", "check_against_reference",
     "compare", "cotangent", "generator", "lay", "leaf_shape", "logits", "rows_with_norms", "specs",
     "tolerance",
 ]

@@ -84,7 +84,7 @@ def _aim(D: ProbeCritic, x: torch.Tensor, targets) -> torch.Tensor:
 
 def _critics(gen, family, features):
     n_classes = N_CLASSES if family == "cgan" else 0
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
         return ProbeCritic(features, n_classes).to(DTYPE), ProbeCritic(features, n_classes, relu=True).to(DTYPE)
 
@@ -124,7 +124,7 @@ def _adversarial_probes(gen, family):
 
 def _autoencoder_probes(gen, family, hp):
     feats = SHAPE[1] * SHAPE[2] * SHAPE[3]
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
         D = ProbeAutoencoder(feats, embedding=family == "ebgan").to(DTYPE)
     real, fake = _batch(gen), _batch(gen)
@@ -151,6 +151,8 @@ def _autoencoder_probes(gen, family, hp):
 def make_probes(family: str, hp: dict, seed: int) -> list[Probe]:
     """The probes of ``family`` (docs/audit.md), deterministic for a given ``seed``."""
     gen = torch.Generator().manual_seed(seed)
-    if family in ("ebgan", "began"):
-        return _autoencoder_probes(gen, family, hp)
-    return _adversarial_probes(gen, family)
+    with torch.random.fork_rng(devices=[]):  # the modules' initialisation draws from it
+        torch.manual_seed(seed)
+        if family in ("ebgan", "began"):
+            return _autoencoder_probes(gen, family, hp)
+        return _adversarial_probes(gen, family)

@@ -1,0 +1,156 @@
+"""fastgan.testing.audit: the catalogue, the arguments, the report, unmatched departures, the
+user's own D and data, and the worked example of docs/audit.md (run, and its printed report
+compared with the one in the doc)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pathlib
+import random
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import fastgan.testing
+import test_audit_adversarial as adversarial
+import test_audit_autoencoders as autoencoders
+from fastgan.testing import AuditReport, audit
+
+DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "audit.md"
+
+
+def test_every_catalogue_entry_has_a_wrong_implementation_test():
+    tested = set(adversarial.WRONG) | set(autoencoders.WRONG)
+    assert tested == {e.id for e in audit.CATALOGUE}
+
+
+def test_catalogue_entries_are_complete():
+    for e in audit.CATALOGUE:
+        assert e.families and set(e.families) <= set(audit.FAMILIES), e.id
+        assert set(e.parts) <= set(audit.PARTS) and e.title and e.fix, e.id
+        assert "docs/design.md §1" in e.paper, e.id
+        assert e.kind in ("numeric", "performance"), e.id
+
+
+def test_every_catalogue_entry_is_documented():
+    text = DOC.read_text()
+    for e in audit.CATALOGUE:
+        assert f"`{e.id}`" in text, e.id
+
+
+def test_the_module_is_callable_and_exports():
+    assert callable(fastgan.testing.audit) and audit.audit is not None
+    assert fastgan.testing.AuditReport is audit.AuditReport and fastgan.testing.Finding is audit.Finding
+    assert isinstance(audit("lsgan", g_loss=adversarial.lsgan_g_mse), AuditReport)
+    assert isinstance(audit.audit("lsgan", g_loss=adversarial.lsgan_g_mse), AuditReport)
+
+
+def test_unknown_departure_is_reported_unmatched_with_numbers():
+    report = audit("gan", d_loss=lambda D, r, f: 3 * adversarial.gan_d_bce_logits(D, r, f))
+    (finding,) = report.findings
+    assert finding.id == "unmatched" and finding.kind == "unmatched"
+    assert any("× 3 on every probe" in e for e in finding.evidence), str(report)
+    assert "eq. 3" in finding.paper
+
+
+def test_unmatched_gradient_departure_names_the_quantity():
+    def g_loss(D, fake):  # G's gradient cut: the loss value is the paper's, its gradient is not
+        f = D(fake.detach())
+        return nn.functional.softplus(-f).mean()
+    report = audit("gan", g_loss=g_loss)
+    assert report.ids == ["unmatched"]
+    assert any("grad wrt G's output" in e and "missing" in e for e in report.findings[0].evidence), str(report)
+
+
+def test_report_prints_and_raises():
+    report = audit("lsgan", g_loss=adversarial.lsgan_g_no_half)
+    text = str(report)
+    assert "lsgan-no-half" in text and "fix:" in text and "paper:" in text and "evidence:" in text
+    with pytest.raises(AssertionError, match="lsgan-no-half"):
+        report.raise_if_failed()
+    with pytest.raises(audit.AuditFailure):
+        report.raise_if_failed()
+
+
+def test_your_own_D_and_data_are_a_probe():
+    torch.manual_seed(1)
+    D = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1))
+    real, fake = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    before = [p.detach().clone() for p in D.parameters()]
+    good = audit("wgan", adversarial.wgan_d, adversarial.wgan_g, D=D, real=real, fake=fake)
+    assert good.ok and "yours" in good.probes, str(good)
+    bad = audit("wgan-gp", adversarial.gp_d(norm="batch"), D=D, real=real, fake=fake)
+    assert bad.ids == ["gp-batch-norm"], str(bad)
+    assert all(torch.equal(a, b) for a, b in zip(before, D.parameters())) and D[1].weight.dtype == torch.float32
+
+
+def test_global_state_is_restored():
+    torch.manual_seed(123)
+    np.random.seed(7)
+    random.seed(5)
+    expected = (torch.rand(3), np.random.random(2), random.random())
+    torch.manual_seed(123)
+    np.random.seed(7)
+    random.seed(5)
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    audit("wgan-gp", adversarial.gp_d(), adversarial.wgan_g)
+    assert torch.get_num_threads() == threads and torch.get_default_dtype() == dtype
+    got = (torch.rand(3), np.random.random(2), random.random())
+    assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
+
+
+def test_wgan_without_clip_notes_it():
+    report = audit("wgan", adversarial.wgan_d)
+    assert report.ok and report.notes and "clip=" in report.notes[0]
+
+
+def test_seed_changes_the_probes_not_the_verdict():
+    for seed in (1, 2):
+        assert audit("gan", adversarial.gan_d_averaged, seed=seed).ids == ["d-averaged"]
+        assert audit("gan", adversarial.gan_d_softplus, seed=seed).ok
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: audit(3, adversarial.wgan_d), TypeError, "family"),
+    (lambda: audit("dcgan", adversarial.wgan_d), ValueError, "family"),
+    (lambda: audit("gan"), ValueError, "d_loss"),
+    (lambda: audit("gan", d_loss="bce"), TypeError, "d_loss"),
+    (lambda: audit("gan", g_loss=1.0), TypeError, "g_loss"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, k_update=lambda *a: 0), ValueError, "k_update"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, clip=lambda D: None), ValueError, "clip"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, margin=1.0), TypeError, "margin"),
+    (lambda: audit("ebgan", autoencoders.ebgan_d, margin=-1.0), ValueError, "margin"),
+    (lambda: audit("ebgan", autoencoders.ebgan_d, margin="1"), TypeError, "margin"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, saturating=1), TypeError, "saturating"),
+    (lambda: audit("wgan", clip=adversarial.wgan_clip, clip_value=0), ValueError, "clip_value"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, seed=1.5), TypeError, "seed"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, D=nn.Linear(2, 1)), ValueError, "real"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, D=lambda x: x, real=torch.ones(2, 2), fake=torch.ones(2, 2)), TypeError, "D"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, D=nn.Linear(2, 1), real=torch.ones(2, 2), fake=torch.ones(3, 2)), ValueError, "fake"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, D=nn.Linear(2, 1), real=[1.0], fake=torch.ones(3, 2)), TypeError, "real"),
+    (lambda: audit("gan", lambda D, r, f: 1.0), TypeError, "d_loss"),
+    (lambda: audit("gan", lambda D, r, f: D(r)), TypeError, "d_loss"),
+    (lambda: audit("began", k_update=lambda k, D, r, f: "k"), TypeError, "k_update"),
+])
+def test_bad_arguments_name_the_argument(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+def _doc_blocks():
+    text = DOC.read_text()
+    code = re.search(r"<!-- example -->\s*```python\n(.*?)```", text, re.S).group(1)
+    printed = re.search(r"<!-- example output -->\s*```text\n(.*?)```", text, re.S).group(1)
+    return code, printed
+
+
+def test_docs_worked_example_prints_the_documented_report():
+    code, printed = _doc_blocks()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(DOC), "exec"), {"__name__": "docs_audit_example"})
+    assert out.getvalue() == printed
