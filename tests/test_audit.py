@@ -154,3 +154,12 @@ def test_docs_worked_example_prints_the_documented_report():
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(DOC), "exec"), {"__name__": "docs_audit_example"})
     assert out.getvalue() == printed
+
+
+def test_docs_worked_example_fixed_passes():
+    """The fix the doc states (flattened per-sample norm, detached fakes) makes report.ok true."""
+    code, _ = _doc_blocks()
+    code = code.replace("gradients.norm(2, dim=1)", "gradients.view(gradients.size(0), -1).norm(2, dim=1)")
+    code = code.replace("compute_gradient_penalty(D, real_imgs, fake_imgs)", "compute_gradient_penalty(D, real_imgs, fake_imgs.detach())")
+    code = code.replace("print(report)", "assert report.ok, str(report)")
+    exec(compile(code, str(DOC), "exec"), {"__name__": "docs_audit_example_fixed"})
