@@ -9,8 +9,12 @@ import copy
 import random
 from collections.abc import Callable
 
-import numpy as np
 import torch
+
+try:
+    import numpy as np
+except ImportError:  # NumPy is optional for fastgan: without it no script draws from it either
+    np = None
 from torch.overrides import TorchFunctionMode
 
 __all__ = ["SYNC_METHODS", "Measured", "sandbox", "measure_loss", "close", "RTOL", "ATOL"]
@@ -40,22 +44,26 @@ def sandbox(seed: int, count_syncs: bool = False):
     """Seed torch's, NumPy's and Python's RNGs with ``seed``, make float64 the default dtype and
     (``count_syncs``) count host syncs; everything is restored on exit. Yields the counter, whose
     ``numpy_rng_used`` tells afterwards whether NumPy's RNG was drawn from."""
-    np_state, py_state, dtype = np.random.get_state(), random.getstate(), torch.get_default_dtype()
+    np_state = np.random.get_state() if np is not None else None
+    py_state, dtype = random.getstate(), torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        np.random.seed(seed)
         random.seed(seed)
-        seeded = np.random.get_state()
+        if np is not None:
+            np.random.seed(seed)
+            seeded = np.random.get_state()
         torch.set_default_dtype(torch.float64)
         counter = _SyncCounter()
         try:
             with counter if count_syncs else contextlib.nullcontext():
                 yield counter
-            after = np.random.get_state()
-            counter.numpy_rng_used = after[2] != seeded[2] or not np.array_equal(after[1], seeded[1])
+            if np is not None:
+                after = np.random.get_state()
+                counter.numpy_rng_used = after[2] != seeded[2] or not np.array_equal(after[1], seeded[1])
         finally:
             torch.set_default_dtype(dtype)
-            np.random.set_state(np_state)
+            if np is not None:
+                np.random.set_state(np_state)
             random.setstate(py_state)
 
 
