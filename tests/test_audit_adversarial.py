@@ -173,6 +173,15 @@ def gp_d_torch_rand(D, real, fake):
     return D(fake).mean() - D(real).mean() + 10.0 * gp
 
 
+def gp_d_float32_eps(D, real, fake):
+    b = real.size(0)
+    eps = torch.FloatTensor(b, 1, 1, 1).uniform_(0, 1).to(real)
+    x_hat = eps * real + (1 - eps) * fake.detach()
+    x_hat.requires_grad = True
+    grads = torch.autograd.grad(D(x_hat), x_hat, torch.ones(b, 1), create_graph=True)[0].view(b, -1)
+    return D(fake.detach()).mean() - D(real).mean() + 10 * ((grads.norm(2, dim=1) - 1) ** 2).mean()
+
+
 def gp_d_one_eps(D, real, fake):
     return -torch.mean(D(real)) + torch.mean(D(fake.detach())) + 10 * _gp(D, real, fake, alpha=torch.rand(1))
 
@@ -188,6 +197,7 @@ CORRECT = [
     pytest.param("wgan", dict(d_loss=wgan_d, g_loss=wgan_g, clip=wgan_clip), id="wgan"),
     pytest.param("wgan-gp", dict(d_loss=gp_d(), g_loss=wgan_g), id="wgan-gp-numpy-eps"),
     pytest.param("wgan-gp", dict(d_loss=gp_d_torch_rand), id="wgan-gp-torch-rand-vector-norm"),
+    pytest.param("wgan-gp", dict(d_loss=gp_d_float32_eps), id="wgan-gp-float32-eps"),
     pytest.param("wgan_gp", dict(d_loss=gp_d(one_sided=True), one_sided=True), id="wgan-gp-one-sided-meant"),
 ]
 

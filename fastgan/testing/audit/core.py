@@ -27,7 +27,10 @@ def _numpy_eps(n: int) -> torch.Tensor:
     return torch.from_numpy(np.random.random(n))
 
 
-_EPS = {"torch": lambda n: torch.rand(n), "numpy": _numpy_eps}
+# where WGAN-GP's ε come from: torch.rand in the default dtype (float64 during the calls), in
+# float32 (torch.FloatTensor(...).uniform_(), dtype=torch.float32: other numbers), or NumPy
+_EPS = {"torch": lambda n: torch.rand(n), "torch-float32": lambda n: torch.rand(n, dtype=torch.float32).double(),
+        "numpy": _numpy_eps}
 
 
 class _Auditor:
@@ -36,10 +39,14 @@ class _Auditor:
     def __init__(self, family: str, hp: dict, probes: list[Probe], seed: int):
         self.family, self.hp, self.probes, self.seed = family, hp, probes, seed
         self.cache: dict = {}
-        self.sources = ("torch",)  # where WGAN-GP's ε come from: set from the user's first call
+        self.last_syncs: list[str] = []
+        # where WGAN-GP's ε come from: set from the user's first call
+        self.sources = ("torch", "torch-float32") if family == "wgan-gp" else ("torch",)
+        self.source = self.sources[0]  # the one of the last match, for the evidence
 
     # ------------------------------------------------------------------ the recipes' numbers
     def recipe(self, part: str, flags: frozenset, source: str) -> list[dict]:
+        """The numbers of the recipe with ``flags`` on every probe (ε from ``source``), cached."""
         key = (part, flags, source)
         if key not in self.cache:
             self.cache[key] = [self._recipe_on(part, flags, source, p) for p in self.probes]
@@ -81,6 +88,7 @@ class _Auditor:
 
     # ------------------------------------------------------------------ the user's numbers
     def user(self, part: str, fn: Callable) -> list[dict]:
+        """The numbers of the user's ``fn`` (part ``part``) on every probe."""
         if part == "k":
             out = []
             for p in self.probes:
@@ -107,12 +115,16 @@ def _same(part: str, user: dict, cand: dict) -> bool:
 
 
 def _matches(aud: _Auditor, part: str, users: list[dict], flags: frozenset) -> bool:
-    return any(all(_same(part, u, c) for u, c in zip(users, aud.recipe(part, flags, s))) for s in aud.sources)
+    for s in aud.sources:
+        if all(_same(part, u, c) for u, c in zip(users, aud.recipe(part, flags, s))):
+            aud.source = s
+            return True
+    return False
 
 
 def _evidence(aud: _Auditor, part: str, users: list[dict], flags: frozenset = frozenset()) -> list[str]:
     """How the user's numbers differ from the recipe with ``flags`` (the paper's with none)."""
-    refs = aud.recipe(part, flags, aud.sources[0])
+    refs = aud.recipe(part, flags, aud.source)
     rows = []
     for p, u, r in zip(aud.probes, users, refs):
         r = dict(r)
@@ -144,6 +156,7 @@ def _diagnose(aud: _Auditor, part: str, users: list[dict]) -> list[Finding]:
         if _matches(aud, part, users, frozenset({a, b})):
             return [_finding(a, part, _evidence(aud, part, users, frozenset({b})), together_with=[b]),
                     _finding(b, part, _evidence(aud, part, users, frozenset({a})), together_with=[a])]
+    aud.source = aud.sources[0]
     ev = _evidence(aud, part, users)
     return [Finding("unmatched", "a departure from the paper that matches no catalogue entry", "unmatched",
                     [part], ev, FAMILY_PAPER[aud.family],

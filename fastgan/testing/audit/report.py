@@ -63,6 +63,7 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
+        """True when there is no finding."""
         return not self.findings
 
     @property
