@@ -20,6 +20,7 @@ import test_audit_adversarial as adversarial
 import test_audit_autoencoders as autoencoders
 from fastgan.testing import AuditReport, audit
 
+began_d = autoencoders.began_d()
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "audit.md"
 
 
@@ -103,6 +104,13 @@ def test_global_state_is_restored():
     assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
 
 
+@pytest.mark.parametrize("entry_id", sorted(set(adversarial.WRONG) | set(autoencoders.WRONG)))
+def test_wrong_implementations_are_named_with_other_probes(entry_id):
+    family, kwargs = {**adversarial.WRONG, **autoencoders.WRONG}[entry_id]
+    report = audit(family, seed=7, **kwargs)
+    assert report.ids == [entry_id], str(report)
+
+
 def test_wgan_without_clip_notes_it():
     report = audit("wgan", adversarial.wgan_d)
     assert report.ok and report.notes and "clip=" in report.notes[0]
@@ -133,6 +141,12 @@ def test_seed_changes_the_probes_not_the_verdict():
     (lambda: audit("gan", adversarial.gan_d_softplus, D=nn.Linear(2, 1), real=torch.ones(2, 2), fake=torch.ones(3, 2)), ValueError, "fake"),
     (lambda: audit("gan", adversarial.gan_d_softplus, D=nn.Linear(2, 1), real=[1.0], fake=torch.ones(3, 2)), TypeError, "real"),
     (lambda: audit("gan", lambda D, r, f: 1.0), TypeError, "d_loss"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, D=nn.Linear(2, 1), real=torch.ones(2, 2), fake=torch.ones(2, 2),
+                   labels=torch.zeros(2, dtype=torch.long)), ValueError, "labels"),
+    (lambda: audit("cgan", adversarial.cgan_d_bce_logits, D=nn.Linear(2, 1), real=torch.ones(2, 2), fake=torch.ones(2, 2)),
+     ValueError, "labels"),
+    (lambda: audit("began", began_d, D=nn.Linear(2, 2), real=torch.ones(2, 2), fake=torch.ones(2, 2), k=1.5), ValueError, "k"),
+    (lambda: audit("gan", adversarial.gan_d_softplus, k=0.5), ValueError, "k"),
     (lambda: audit("gan", lambda D, r, f: D(r)), TypeError, "d_loss"),
     (lambda: audit("began", k_update=lambda k, D, r, f: "k"), TypeError, "k_update"),
 ])

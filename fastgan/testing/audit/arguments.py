@@ -99,6 +99,8 @@ def check_data(family: str, D, real, fake, labels, k):
         raise ValueError(f"real has shape {tuple(real.shape)} but fake has shape {tuple(fake.shape)}; expected the same")
     if family == "cgan" and labels is None:
         raise ValueError("family 'cgan' needs labels with your own D")
+    if labels is not None and family != "cgan":
+        raise ValueError(f"labels go with family 'cgan' (a conditional D); family {family!r} has none")
     if labels is not None and not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
     if family == "began":
