@@ -177,3 +177,11 @@ def test_docs_worked_example_fixed_passes():
     code = code.replace("compute_gradient_penalty(D, real_imgs, fake_imgs)", "compute_gradient_penalty(D, real_imgs, fake_imgs.detach())")
     code = code.replace("print(report)", "assert report.ok, str(report)")
     exec(compile(code, str(DOC), "exec"), {"__name__": "docs_audit_example_fixed"})
+
+
+def test_module_docstring_example_runs():
+    import doctest
+
+    import fastgan.testing.audit.core  # noqa: F401  (the package module itself is the callable)
+    result = doctest.testmod(__import__("sys").modules["fastgan.testing.audit"], verbose=False)
+    assert result.attempted >= 3 and result.failed == 0
