@@ -99,6 +99,7 @@ class _Auditor:
         out = [measure_loss(name, fn, p, self.seed, pass_k=pass_k, with_real=part == "d") for p in self.probes]
         if part == "d" and out[0]["numpy rng"]:
             self.sources = ("numpy",)  # e.g. ε = Tensor(np.random.random((B, 1, 1, 1)))
+            self.source = "numpy"
         return out
 
 
