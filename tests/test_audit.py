@@ -184,3 +184,15 @@ def test_docs_worked_example_fixed_passes():
 def test_module_docstring_example_runs():
     result = doctest.testmod(sys.modules["fastgan.testing.audit"], verbose=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+@pytest.mark.parametrize("family", ["gan", "cgan", "lsgan", "wgan", "wgan-gp", "ebgan"])
+def test_fastgan_loss_objects_pass(family):
+    """fastgan's own loss objects (fastgan.losses.create) agree with the audit's reference."""
+    import fastgan.losses
+
+    obj = fastgan.losses.create(family)
+    extra = {"clip": obj.after_discriminator_step} if family == "wgan" else {}
+    report = audit(family, lambda D, r, f, *lab: obj.discriminator_loss(D, r, f, *lab)[0],
+                   lambda D, f, *lab: obj.generator_loss(D, f, *lab)[0], **extra)
+    assert report.ok, str(report)
