@@ -48,8 +48,10 @@ def describe(probe: str, user: dict, ref: dict) -> list[tuple[str, str, str, str
         u, r = user[name].to(torch.float64), ref[name].to(torch.float64)
         if name in ("loss", "k_next"):
             uv, rv = u.item(), r.item()
+            digits = next((d for d in range(4, 17) if f"{uv:.{d}g}" != f"{rv:.{d}g}"), 17)
             ratio = _fmt(uv / rv) if rv != 0 and torch.isfinite(u).all() else ""
-            text = f"yours {_fmt(uv)}, the paper's {_fmt(rv)}" + (f", ratio {ratio}" if ratio else "")
+            ratio = "" if ratio == "1" else ratio  # a ratio that rounds to 1 says nothing
+            text = f"yours {uv:.{digits}g}, the paper's {rv:.{digits}g}" + (f", ratio {ratio}" if ratio else "")
             lines.append((name, probe, text, f"= the paper's × {ratio}" if ratio else text + probe))
         else:
             text = _grad_line(u.reshape(-1), r.reshape(-1))
