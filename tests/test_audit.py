@@ -205,3 +205,34 @@ def test_fastgan_loss_objects_pass(family):
     report = audit(family, lambda D, r, f, *lab: obj.discriminator_loss(D, r, f, *lab)[0],
                    lambda D, f, *lab: obj.generator_loss(D, f, *lab)[0], **extra)
     assert report.ok, str(report)
+
+
+def test_hyper_parameters_are_the_ones_meant():
+    """LSGAN with the paper's other targets (a = −1, b = 1, c = 0) and EBGAN with margin 2: right
+    with the hyper-parameters given, a departure without them."""
+    def d_loss(D, real, fake):
+        return 0.5 * ((D(real) - 1) ** 2).mean() + 0.5 * ((D(fake) + 1) ** 2).mean()
+
+    def g_loss(D, fake):
+        return 0.5 * (D(fake) ** 2).mean()
+
+    assert audit("lsgan", d_loss, g_loss, a=-1, b=1, c=0).ok
+    wrong = audit("lsgan", d_loss, g_loss)
+    assert wrong.ids == ["unmatched", "unmatched"] and [f.parts for f in wrong.findings] == [["d"], ["g"]], str(wrong)
+
+    def ebgan_d(D, real, fake):
+        return autoencoders.energies(D, real).mean() + torch.relu(2.0 - autoencoders.energies(D, fake)).mean()
+
+    assert audit("ebgan", ebgan_d, margin=2.0).ok
+    assert not audit("ebgan", ebgan_d).ok
+
+
+def test_an_exception_in_user_code_propagates_and_state_is_restored():
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+
+    def broken(D, real, fake):
+        raise RuntimeError("the user's bug")
+
+    with pytest.raises(RuntimeError, match="the user's bug"):
+        audit("gan", broken)
+    assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
