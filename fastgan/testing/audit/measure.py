@@ -46,7 +46,7 @@ def sandbox(seed: int, count_syncs: bool = False):
     ``numpy_rng_used`` tells afterwards whether NumPy's RNG was drawn from."""
     np_state = np.random.get_state() if np is not None else None
     py_state, dtype = random.getstate(), torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng():  # torch.manual_seed seeds the CUDA generators too: fork them all
         torch.manual_seed(seed)
         random.seed(seed)
         if np is not None:
