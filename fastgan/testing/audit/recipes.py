@@ -57,8 +57,8 @@ def _penalty(D, real, fake, labels, eps, hp, flags):
     gp_flags = {"gp-batch-norm", "gp-pixel-norm", "gp-axis-norm", "gp-one-eps", "gp-leak",
                 "gp-no-create-graph", "gp-sqrt-nan"} & set(flags)
     if not gp_flags:
-        return FG.gradient_penalty(D, real, fake, weight=hp["gp_weight"], one_sided=one_sided,
-                                   alpha=eps(real.shape[0]), **kw)
+        # positional: robust to a rename of the hyper-parameters' keywords
+        return FG.gradient_penalty(D, real, fake, hp["gp_weight"], 1.0, one_sided, eps(real.shape[0]), **kw)
     b = real.shape[0]
     e = eps(1) if "gp-one-eps" in flags else eps(b)
     e = e.reshape(-1, *([1] * (real.dim() - 1)))
