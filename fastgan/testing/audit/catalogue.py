@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Entry", "CATALOGUE", "FAMILIES", "PARTS", "entry", "entries_for"]
+__all__ = ["Entry", "CATALOGUE", "EXCLUSIVE", "FAMILIES", "PARTS", "entry", "entries_for", "compatible"]
 
 FAMILIES = ("gan", "cgan", "wgan", "wgan-gp", "ebgan", "began", "lsgan")
 PARTS = ("d", "g", "k", "clip")  # the discriminator loss, the generator loss, BEGAN's k, WGAN's clip
@@ -126,6 +126,21 @@ CATALOGUE: tuple[Entry, ...] = (
 )
 
 _BY_ID = {e.id: e for e in CATALOGUE}
+
+EXCLUSIVE: tuple[frozenset[str], ...] = (
+    frozenset({"gp-batch-norm", "gp-pixel-norm", "gp-axis-norm", "gp-sqrt-nan"}),  # the penalty's norm
+    frozenset({"cgan-mse", "bce-on-sigmoid"}),  # the adversarial criterion
+    frozenset({"wgan-no-clip", "wgan-other-c"}),  # the clip
+)
+"""Entries that replace the same piece of a loss: a combination the audit tries holds at most one
+of each group (two of them would be one of them: the recipes apply only one)."""
+
+
+def compatible(ids) -> bool:
+    """True when the entries ``ids`` can be switched on together (at most one of each
+    :data:`EXCLUSIVE` group)."""
+    chosen = set(ids)
+    return all(len(chosen & group) <= 1 for group in EXCLUSIVE)
 
 
 def entry(entry_id: str) -> Entry:

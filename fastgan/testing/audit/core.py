@@ -10,9 +10,10 @@ from collections.abc import Callable
 import torch
 
 from fastgan.testing.audit import arguments, recipes
-from fastgan.testing.audit.catalogue import FAMILY_PAPER, entries_for, entry
+from fastgan.testing.audit.catalogue import FAMILY_PAPER, compatible, entries_for, entry
 from fastgan.testing.audit.evidence import describe, summarise
 from fastgan.testing.audit.measure import ATOL, RTOL, close, measure_loss, sandbox
+from fastgan.testing.audit.nonfinite import blown_up, finite_part, nonfinite_findings
 from fastgan.testing.audit.probes import Probe, make_probes
 from fastgan.testing.audit.report import AuditReport, Finding
 
@@ -145,23 +146,67 @@ def _finding(entry_id: str, part: str, evidence: list[str], **extra) -> Finding:
     return Finding(e.id, e.title, e.kind, [part], list(evidence), e.paper, e.fix, **extra)
 
 
-def _diagnose(aud: _Auditor, part: str, users: list[dict]) -> list[Finding]:
-    """The findings of one part: none, one entry, a pair of entries, or one unmatched departure."""
-    if _matches(aud, part, users, frozenset()):
-        return []
-    candidates = entries_for(aud.family, part)
-    singles = [e.id for e in candidates if _matches(aud, part, users, frozenset({e.id}))]
+MAX_COMBINED = 3  # the most catalogue entries combined to explain one part's numbers
+
+
+def _combinations(ids: list[str]):
+    """The combinations of 2 … MAX_COMBINED entries tried, smallest first, in catalogue order."""
+    for size in range(2, MAX_COMBINED + 1):
+        for combo in itertools.combinations(ids, size):
+            if compatible(combo):
+                yield combo
+
+
+def _search(aud: _Auditor, part: str, users: list[dict], ids: list[str]) -> list[Finding] | None:
+    """One entry, else the smallest combination of entries (up to MAX_COMBINED) of ``ids`` that
+    matches ``users`` on every probe, as findings; None if none does."""
+    singles = [i for i in ids if _matches(aud, part, users, frozenset({i}))]
     if singles:
         return [_finding(singles[0], part, _evidence(aud, part, users), also_matches=singles[1:])]
-    for a, b in itertools.combinations([e.id for e in candidates], 2):
-        if _matches(aud, part, users, frozenset({a, b})):
-            return [_finding(a, part, _evidence(aud, part, users, frozenset({b})), together_with=[b]),
-                    _finding(b, part, _evidence(aud, part, users, frozenset({a})), together_with=[a])]
+    for combo in _combinations(ids):
+        if _matches(aud, part, users, frozenset(combo)):
+            return [_finding(a, part, _evidence(aud, part, users, frozenset(combo) - {a}),
+                             together_with=[b for b in combo if b != a]) for a in combo]
+    return None
+
+
+def _unmatched(aud: _Auditor, part: str, users: list[dict]) -> Finding:
     aud.source = aud.sources[0]
-    ev = _evidence(aud, part, users)
-    return [Finding("unmatched", "a departure from the paper that matches no catalogue entry", "unmatched",
-                    [part], ev, FAMILY_PAPER[aud.family],
-                    "compare your code with the paper's equation, or use fastgan.functional / fastgan.losses")]
+    return Finding("unmatched", "a departure from the paper that matches no catalogue entry", "unmatched",
+                   [part], _evidence(aud, part, users), FAMILY_PAPER[aud.family],
+                   "compare your code with the paper's equation, or use fastgan.functional / fastgan.losses")
+
+
+def _no_op(aud: _Auditor, part: str, users: list[dict], entry_id: str) -> bool:
+    """True when ``entry_id`` changes none of the numbers in ``users`` (e.g. a NaN entry once the
+    non-finite numbers are set aside)."""
+    paper = aud.recipe(part, frozenset(), aud.sources[0])
+    kept = [{n: r[n] for n in u if n in r} for u, r in zip(users, paper)]
+    return all(_same(part, k, c) for k, c in zip(kept, aud.recipe(part, frozenset({entry_id}), aud.sources[0])))
+
+
+def _diagnose(aud: _Auditor, part: str, users: list[dict]) -> list[Finding]:
+    """The findings of one part: none; the entries (one, or up to MAX_COMBINED together) that
+    explain every number; else the non-finite numbers as findings of their own, with the entries
+    that explain the rest; else one unmatched departure."""
+    if _matches(aud, part, users, frozenset()):
+        return []
+    ids = [e.id for e in entries_for(aud.family, part)]
+    found = _search(aud, part, users, ids)
+    if found is not None:
+        return found
+    paper = aud.recipe(part, frozenset(), aud.sources[0])
+    blown = blown_up(users, paper)
+    if not blown:
+        return [_unmatched(aud, part, users)]
+    rest = finite_part(users, blown)
+    has_rest = any(isinstance(v, torch.Tensor) for u in rest for v in u.values())
+    nonfinite = nonfinite_findings(aud.family, part, aud.probes, users, paper, blown, has_rest)
+    if not has_rest or _matches(aud, part, rest, frozenset()):
+        return nonfinite
+    named = {f.id for f in nonfinite}
+    found = _search(aud, part, rest, [i for i in ids if i not in named and not _no_op(aud, part, rest, i)])
+    return nonfinite + (found if found is not None else [_unmatched(aud, part, rest)])
 
 
 def _host_sync(users: list[dict]) -> list[Finding]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["Probe", "ProbeCritic", "ProbeAutoencoder", "make_probes", "SHAPE", "N_CLASSES"]
+__all__ = ["Probe", "ProbeCritic", "ProbeAutoencoder", "make_probes", "hazard", "SHAPE", "N_CLASSES"]
 
 SHAPE = (5, 2, 3, 3)  # (B, C, H, W): C, H, W differ so that per-axis norms differ
 N_CLASSES = 3
@@ -70,6 +70,25 @@ class ProbeAutoencoder(nn.Module):
         return (recon, emb) if self.embedding else recon
 
 
+def hazard(cause: str, fix: str = "", entry: str | None = None) -> dict:
+    """What makes a probe a hazard for non-finite numbers: the likely ``cause`` when a user's code
+    is NaN/inf there (the paper's is finite), its one-line ``fix``, and the catalogue ``entry``
+    that names it (or None); kept in ``Probe.extra["nonfinite"]``."""
+    return {"cause": cause, "fix": fix, "entry": entry}
+
+
+_LARGE_LOGITS = hazard(
+    "logits up to ±1000: sigmoid(x) rounds to exactly 0 or 1 and exp(x) overflows, so log(sigmoid(x)), "
+    "log(1 − sigmoid(x)) or an exp of a logit is ±inf",
+    "compute on the logits: F.logsigmoid / F.softplus / nn.BCEWithLogitsLoss (fastgan.functional.gan_*_loss)")
+_TINY_NORMS = hazard("every per-sample gradient norm ≈ 1e-3: a division by the norm, or a log of it, blows up",
+                     "penalise the norm itself, (norm − 1)² (fastgan.functional.gradient_penalty)")
+_ZERO_NORM = hazard("sample 0's input gradient is exactly 0: a norm written as sqrt(sum of squares) has the "
+                    "gradient 0/0 = NaN there", entry="gp-sqrt-nan")
+_ZERO_EMBEDDING = hazard("fake sample 1 is 0, so its embedding row is 0: a cosine that divides by the row's norm "
+                         "divides 0 by 0", entry="pt-zero-row-nan")
+
+
 def _batch(gen, shape=SHAPE):
     return torch.randn(shape, generator=gen, dtype=DTYPE)
 
@@ -99,7 +118,8 @@ def _adversarial_probes(gen, family):
         big = _batch(gen)
         probes.append(Probe("large logits", "|logits| from 40 to 1000: a sigmoid rounds to 0 or 1", D,
                             _aim(D, big * 0.1, [900.0, -900.0, 45.0, -50.0, 2.0]),
-                            _aim(D, fake * 0.1, [45.0, -800.0, 60.0, -2.0, 1000.0]), labels))
+                            _aim(D, fake * 0.1, [45.0, -800.0, 60.0, -2.0, 1000.0]), labels,
+                            extra={"nonfinite": _LARGE_LOGITS}))
         if family == "wgan":
             clipped = ProbeCritic(feats).to(DTYPE)
             with torch.no_grad():
@@ -111,14 +131,16 @@ def _adversarial_probes(gen, family):
         tiny.load_state_dict(D.state_dict())
         with torch.no_grad():
             tiny.skip.weight.mul_(1e-3)
-        probes.append(Probe("tiny norms", "every per-sample gradient norm ≈ 1e-3 (one- vs two-sided)", tiny, real, fake))
+        probes.append(Probe("tiny norms", "every per-sample gradient norm ≈ 1e-3 (one- vs two-sided)", tiny, real, fake,
+                            extra={"nonfinite": _TINY_NORMS}))
         with torch.no_grad():  # every first-layer weight positive: a negative sample has all units dead
             D_relu.l1.weight.abs_()
             D_relu.l1.bias.zero_()
             D_relu.skip.weight.zero_()
         r0, f0 = real.clone(), fake.clone()
         r0[0], f0[0] = -1.0 - real[0].abs(), -2.0 - fake[0].abs()
-        probes.append(Probe("zero norm", "sample 0's gradient is exactly 0 (ReLU critic, dead units)", D_relu, r0, f0))
+        probes.append(Probe("zero norm", "sample 0's gradient is exactly 0 (ReLU critic, dead units)", D_relu, r0, f0,
+                            extra={"nonfinite": _ZERO_NORM}))
     return probes
 
 
@@ -141,7 +163,7 @@ def _autoencoder_probes(gen, family, hp):
                 # a cosine is not differentiable at a zero vector: every epsilon gives another
                 # gradient for that sample, so only its being finite is compared
                 Probe("zero embedding", "fake sample 1 is 0: an all-zero embedding", D, real, zero_row,
-                      extra={"finite_only_rows": (1,)})]
+                      extra={"finite_only_rows": (1,), "nonfinite": _ZERO_EMBEDDING})]
     k = lambda v: torch.tensor(v, dtype=DTYPE)  # noqa: E731
     return [Probe("ordinary", "k = 0.3, random batches", D, real, fake, k=k(0.3)),
             Probe("k at 0", "k = 0 and fakes 3x larger: the balance pushes k below 0", D, real, fake * 3, k=k(0.0)),

@@ -20,9 +20,11 @@ class Finding:
     ``id`` is the catalogue entry it matches (``"unmatched"`` if none); ``parts`` the user code it
     was found in (``"d"``, ``"g"``, ``"k"``, ``"clip"``); ``evidence`` the measured numbers;
     ``paper`` what the paper says (docs/design.md §1); ``fix`` a one-line fix; ``kind`` is
-    ``"numeric"``, ``"performance"`` or ``"unmatched"``; ``together_with`` names the entry it was
-    matched with when only a pair of entries explains the numbers; ``also_matches`` other entries
-    that explain the same numbers on these probes.
+    ``"numeric"``, ``"performance"``, ``"unmatched"`` or ``"non-finite"`` (NaN/inf where the
+    paper's numbers are finite, on a probe whose cause no catalogue entry names; id
+    ``"non-finite"``); ``together_with`` names the entries it was matched with when only a pair
+    (or three entries) together explain the numbers; ``also_matches`` other entries that explain
+    the same numbers on these probes.
     """
 
     id: str
@@ -39,7 +41,8 @@ class Finding:
         where = ", ".join(PART_NAMES[p] for p in self.parts)
         lines = [f"{self.id} [{where}]: {self.title}" + (" (performance)" if self.kind == "performance" else "")]
         if self.together_with:
-            lines.append(f"    together with: {', '.join(self.together_with)} (only the pair explains the numbers)")
+            only = "only the pair explains" if len(self.together_with) == 1 else "only together they explain"
+            lines.append(f"    together with: {', '.join(self.together_with)} ({only} the numbers)")
         if self.also_matches:
             lines.append(f"    the numbers also match: {', '.join(self.also_matches)}")
         lines += [f"    evidence: {e}" for e in self.evidence]
