@@ -9,7 +9,10 @@ three departures at once. The audit must name every one of them, and no other.
 
 from __future__ import annotations
 
-import time
+import contextlib
+import io
+import pathlib
+import re
 
 import torch
 from torch import autograd, nn
@@ -96,8 +99,8 @@ LAMBDA = 10
 
 
 def calc_gradient_penalty(netD, real_data, fake_data, alpha):
-    interpolates = alpha * real_data + ((1 - alpha) * fake_data)
-    interpolates = autograd.Variable(interpolates, requires_grad=True) if not interpolates.requires_grad else interpolates
+    # the generated images are passed as they are (no .data / .detach()): the penalty reaches G
+    interpolates = (alpha * real_data + ((1 - alpha) * fake_data)).requires_grad_(True)
     disc_interpolates = netD(interpolates)
     gradients = autograd.grad(outputs=disc_interpolates, inputs=interpolates,
                               grad_outputs=torch.ones(disc_interpolates.size()),
@@ -255,3 +258,13 @@ def test_nan_everywhere_is_one_non_finite_finding():
     report = audit("wgan-gp", g_loss=g_loss)
     assert report.ids == ["non-finite"] and report.findings[0].kind == "non-finite", str(report)
     assert not any("other numbers" in e for e in report.findings[0].evidence), str(report)
+
+
+def test_docs_script_example_prints_the_documented_ids():
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text()
+    code = re.search(r"<!-- script example -->\s*```python\n(.*?)```", text, re.S).group(1)
+    printed = re.search(r"<!-- script example output -->\s*```text\n(.*?)```", text, re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/audit.md", "exec"), {"__name__": "docs_audit_script_example"})
+    assert out.getvalue() == printed
