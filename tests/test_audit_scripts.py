@@ -14,6 +14,7 @@ import io
 import pathlib
 import re
 
+import pytest
 import torch
 from torch import autograd, nn
 
@@ -268,3 +269,23 @@ def test_docs_script_example_prints_the_documented_ids():
     with contextlib.redirect_stdout(out):
         exec(compile(code, "docs/audit.md", "exec"), {"__name__": "docs_audit_script_example"})
     assert out.getvalue() == printed
+
+
+SCRIPTS = {
+    "ebgan": ("ebgan", dict(d_loss=ebgan_d_loss, g_loss=ebgan_g_loss),
+              ["ebgan-batch-margin", "ebgan-target-detached", "pt-cosines", "pt-zero-row-nan"]),
+    "began": ("began", dict(d_loss=began_d_loss, g_loss=began_g_loss, k_update=began_k_update),
+              ["began-k-host-sync", "began-k-unclamped"]),
+    "wgan-gp-one-alpha": ("wgan-gp", dict(d_loss=wgan_gp_d_one_alpha), ["gp-leak", "gp-one-eps", "gp-pixel-norm"]),
+    "wgan-gp-sqrt": ("wgan-gp", dict(d_loss=wgan_gp_d_sqrt), ["gp-leak", "gp-pixel-norm", "gp-sqrt-nan"]),
+    "gan": ("gan", dict(d_loss=gan_d_loss, g_loss=gan_g_loss), ["bce-on-sigmoid", "d-averaged"]),
+    "lsgan": ("lsgan", dict(d_loss=lsgan_d_loss, g_loss=lsgan_g_loss), ["d-averaged", "lsgan-no-half"]),
+}
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_scripts_are_named_with_other_probes(script):
+    """The same verdicts on the probes of another seed."""
+    family, kwargs, ids = SCRIPTS[script]
+    report = audit(family, seed=7, **kwargs)
+    assert sorted(report.ids) == ids, str(report)
