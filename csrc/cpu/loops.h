@@ -296,7 +296,8 @@ namespace cpu {
 namespace loops {
 
 // Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64 (on an AVX2
-// CPU fp64 takes adv_sum_vec / adv_grad_vec instead, below).
+// CPU fp32 and fp64 inputs take the Vectorized adv_sum_vec / adv_grad_vec instead, except the
+// fp32 bce sum; below).
 template <int K, bool REAL, typename scalar_t, typename acc_t>
 FASTGAN_INLINE acc_t adv_sum_impl(const scalar_t* x, int64_t n, acc_t target, acc_t margin) {
   if constexpr (std::is_same_v<acc_t, float>) {
