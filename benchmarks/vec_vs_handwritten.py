@@ -11,7 +11,7 @@ comparison runs ``--sessions`` times, so the table also shows how much a median 
 sessions on a shared machine. Each case's results are checked first: the two versions against each
 other and, for fp32, both against the fp64 loop (the largest relative error is printed).
 
-    python benchmarks/vec_vs_handwritten.py [--rounds 15] [--ms 8] [--sessions 2] [--out FILE.md]
+    python benchmarks/vec_vs_handwritten.py [--rounds 15] [--ms 8] [--sessions 2] [--out FILE.md] [--only LOOP]
 
 Not part of the test suite; nothing here asserts on a time.
 """
@@ -49,11 +49,12 @@ LOOPS = [
 
 
 def build():
-    """The benchmark extension: both versions of every loop, compiled for AVX2."""
+    """The benchmark extension: both versions of every loop, compiled for AVX2 (the Vectorized side
+    is mostly fastgan's own csrc/cpu/loops_vec.cpp)."""
     flags = ["-O3", "-mavx2", "-mfma", "-ffp-contract=off", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
     return cpp_extension.load(
         name="fastgan_vec_bench",
-        sources=[str(ROOT / "benchmarks" / "vec_vs_handwritten.cpp")],
+        sources=[str(ROOT / "benchmarks" / "vec_vs_handwritten.cpp"), str(ROOT / "csrc" / "cpu" / "loops_vec.cpp")],
         extra_include_paths=[str(ROOT / "csrc" / "cpu")],
         extra_cflags=flags,
         verbose=False,
@@ -142,10 +143,12 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     ap.add_argument("--machine", default="2-core AMD EPYC VM, shared")
+    ap.add_argument("--only", default=None, help="only the loops whose name contains this (e.g. lerp)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ext = build()
-    cases = [Case(op, loop, dt, n) for dt in DTYPES for n in SIZES for op, loop in LOOPS]
+    cases = [Case(op, loop, dt, n) for dt in DTYPES for n in SIZES for op, loop in LOOPS
+             if args.only is None or args.only in loop]
     checks = {id(c): check(ext, c) for c in cases}
     reps = {id(c): calibrate(ext, c, args.ms) for c in cases}
     rng = random.Random(0)
@@ -156,7 +159,8 @@ def main(argv=None) -> int:
         "",
         f"Machine: {args.machine} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, one thread. Made by `python benchmarks/vec_vs_handwritten.py "
-        f"--rounds {args.rounds} --ms {args.ms:g} --sessions {args.sessions}`: {args.rounds} interleaved rounds "
+        f"--rounds {args.rounds} --ms {args.ms:g} --sessions {args.sessions}"
+        + (f" --only {args.only}" if args.only else "") + f"`: {args.rounds} interleaved rounds "
         f"per session, {args.sessions} sessions; ns/elem = median time per element; vec/hand = median of "
         "the per-round ratios (below 1: Vectorized is faster), [p10, p90] of those ratios in brackets, one "
         "column per session. Errors: largest relative difference from the fp64 loop (fp32 rows) or "

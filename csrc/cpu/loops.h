@@ -6,10 +6,13 @@
 // registers) and a dispatcher. Vectors hold kVecBytes of the accumulation type (fp32 for fp16,
 // bf16 and fp32; fp64 for fp64); loads convert element-wise. Per-chunk reductions keep four
 // vector accumulators and add their lanes in a fixed order, so results do not depend on the
-// thread count, only (within the last bits) on the instruction set. The fp64 terms of
-// adversarial_loss are the exception: on an AVX2 CPU they run at::vec::Vectorized<double> code
-// (csrc/cpu/loops_vec.cpp). Why each loop is written the way it is, measured against Vectorized:
-// benchmarks/results/cpu-vec-vs-handwritten.md.
+// thread count, only (within the last bits) on the instruction set. The element-wise terms are
+// terms.h's formulas (csrc/common/terms.h), written once; this file supplies their primitives for
+// its vectors (terms::Math<Vec<float>>: Cephes exp / log1p). On an AVX2 CPU most fp32 and fp64
+// loops run at::vec::Vectorized code instead (csrc/cpu/loops_vec.cpp, the `_vec` variants below);
+// the hand-written vector code runs on an AVX2 CPU where it wins (sum_squares, the fp32 bce sum,
+// scale with fp32 input) and for bf16 / fp16, and everywhere on a CPU without AVX2. Which loop uses
+// which code, measured: benchmarks/results/cpu-vec-vs-handwritten.md.
 #pragma once
 
 #include "simd.h"
@@ -79,17 +82,6 @@ FASTGAN_INLINE Vec<acc_t> splat(acc_t c) {
 }
 
 template <typename acc_t>
-FASTGAN_INLINE Vec<acc_t> vabs(Vec<acc_t> v) {
-  return v < acc_t(0) ? -v : v;  // NaN stays NaN
-}
-
-template <typename acc_t>
-FASTGAN_INLINE Vec<acc_t> vsign(Vec<acc_t> d) {  // terms::sign: sign(0) = 0, sign(NaN) = 0
-  const Vec<acc_t> one = splat<acc_t>(1);
-  return d > acc_t(0) ? one : (d < acc_t(0) ? -one : splat<acc_t>(0));
-}
-
-template <typename acc_t>
 FASTGAN_INLINE acc_t hsum(const Vec<acc_t> (&acc)[kRegs]) {
   Vec<acc_t> v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   acc_t s = acc_t(0);
@@ -133,11 +125,11 @@ template <typename scalar_t, typename acc_t>
 FASTGAN_INLINE acc_t sum_abs_pow_diff_impl(const scalar_t* x, const scalar_t* r, int64_t n, int p) {
   if (p == 1) {
     return reduce<acc_t>(
-        n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return vabs<acc_t>(load<acc_t>(x + i) - load<acc_t>(r + i)); },
+        n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::rec_term(load<acc_t>(x + i) - load<acc_t>(r + i), 1); },
         [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::rec_term(static_cast<acc_t>(x[i]) - static_cast<acc_t>(r[i]), 1); });
   }
   return reduce<acc_t>(
-      n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { const auto d = load<acc_t>(x + i) - load<acc_t>(r + i); return d * d; },
+      n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::rec_term(load<acc_t>(x + i) - load<acc_t>(r + i), 2); },
       [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::rec_term(static_cast<acc_t>(x[i]) - static_cast<acc_t>(r[i]), 2); });
 }
 
@@ -149,7 +141,7 @@ FASTGAN_INLINE void rec_grad_impl(const scalar_t* x, const scalar_t* r, scalar_t
   int64_t i = 0;
   for (; i + W <= n; i += W) {
     const auto d = load<acc_t>(x + i) - load<acc_t>(r + i);
-    const auto g = p == 1 ? vsign<acc_t>(d) * s : d * (acc_t(2) * s);
+    const auto g = terms::rec_term_grad(d, p) * s;
     if (dx) store<acc_t>(dx + i, g);
     if (dr) store<acc_t>(dr + i, -g);
   }
@@ -165,8 +157,7 @@ FASTGAN_INLINE void lerp_impl(const scalar_t* real, const scalar_t* fake, scalar
   constexpr int W = kWidth<acc_t>;
   int64_t i = 0;
   for (; i + W <= n; i += W) {
-    const auto f = load<acc_t>(fake + i);
-    store<acc_t>(out + i, f + a * (load<acc_t>(real + i) - f));
+    store<acc_t>(out + i, terms::lerp(load<acc_t>(real + i), load<acc_t>(fake + i), a));
   }
   for (; i < n; ++i) {
     out[i] = static_cast<scalar_t>(terms::lerp(static_cast<acc_t>(real[i]), static_cast<acc_t>(fake[i]), a));
@@ -177,17 +168,16 @@ FASTGAN_INLINE void lerp_impl(const scalar_t* real, const scalar_t* fake, scalar
 template <typename scalar_t, typename acc_t>
 FASTGAN_INLINE void lerp_grad_impl(const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n) {
   constexpr int W = kWidth<acc_t>;
-  const acc_t b = acc_t(1) - a;
   int64_t i = 0;
   for (; i + W <= n; i += W) {
     const auto v = load<acc_t>(g + i);
-    if (dreal) store<acc_t>(dreal + i, v * a);
-    if (dfake) store<acc_t>(dfake + i, v * b);
+    if (dreal) store<acc_t>(dreal + i, terms::lerp_grad_real(v, a));
+    if (dfake) store<acc_t>(dfake + i, terms::lerp_grad_fake(v, a));
   }
   for (; i < n; ++i) {
     const acc_t v = static_cast<acc_t>(g[i]);
-    if (dreal) dreal[i] = static_cast<scalar_t>(a * v);
-    if (dfake) dfake[i] = static_cast<scalar_t>(b * v);
+    if (dreal) dreal[i] = static_cast<scalar_t>(terms::lerp_grad_real(v, a));
+    if (dfake) dfake[i] = static_cast<scalar_t>(terms::lerp_grad_fake(v, a));
   }
 }
 
@@ -197,14 +187,13 @@ template <typename scalar_t, typename acc_t>
 FASTGAN_INLINE acc_t lerp_backward_impl(const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal,
                                         scalar_t* dfake, acc_t a, int64_t n) {
   constexpr int W = kWidth<acc_t>;
-  const acc_t b = acc_t(1) - a;
   Vec<acc_t> acc[kRegs];
   for (int r = 0; r < kRegs; ++r) acc[r] = splat<acc_t>(0);
   const auto step = [&](int64_t j, Vec<acc_t>& sum) FASTGAN_LAMBDA_INLINE {
     const auto v = load<acc_t>(g + j);
-    if (dreal) store<acc_t>(dreal + j, v * a);
-    if (dfake) store<acc_t>(dfake + j, v * b);
-    sum += v * (load<acc_t>(real + j) - load<acc_t>(fake + j));
+    if (dreal) store<acc_t>(dreal + j, terms::lerp_grad_real(v, a));
+    if (dfake) store<acc_t>(dfake + j, terms::lerp_grad_fake(v, a));
+    sum += terms::lerp_grad_alpha(v, load<acc_t>(real + j), load<acc_t>(fake + j));
   };
   int64_t i = 0;
   for (; i + kRegs * W <= n; i += kRegs * W) {
@@ -214,9 +203,9 @@ FASTGAN_INLINE acc_t lerp_backward_impl(const scalar_t* g, const scalar_t* real,
   acc_t tail = acc_t(0);
   for (; i < n; ++i) {
     const acc_t v = static_cast<acc_t>(g[i]);
-    if (dreal) dreal[i] = static_cast<scalar_t>(a * v);
-    if (dfake) dfake[i] = static_cast<scalar_t>(b * v);
-    tail += v * (static_cast<acc_t>(real[i]) - static_cast<acc_t>(fake[i]));
+    if (dreal) dreal[i] = static_cast<scalar_t>(terms::lerp_grad_real(v, a));
+    if (dfake) dfake[i] = static_cast<scalar_t>(terms::lerp_grad_fake(v, a));
+    tail += terms::lerp_grad_alpha(v, static_cast<acc_t>(real[i]), static_cast<acc_t>(fake[i]));
   }
   return hsum<acc_t>(acc) + tail;
 }
@@ -272,47 +261,48 @@ FASTGAN_INLINE Vec<float> vlog1p_01(Vec<float> u) {
   return vlog_1_2(w) + (u - (w - 1.0f)) * (1.0f - u);
 }
 
-FASTGAN_INLINE Vec<float> vrelu(Vec<float> t) { return t < 0.0f ? splat(0.0f) : t; }
-FASTGAN_INLINE Vec<float> vrelu_grad(Vec<float> t) { return t <= 0.0f ? splat(0.0f) : splat(1.0f); }
+}  // namespace loops
+}  // namespace cpu
 
-FASTGAN_INLINE Vec<float> vsoftplus(Vec<float> x) {
-  const Vec<float> ax = x < 0.0f ? -x : x;
-  return (x > 0.0f ? x : splat(0.0f)) + vlog1p_01(vexp(-ax));
-}
+// The math primitives of terms.h (terms::Math) for the GCC vectors: comparisons give lane masks
+// that the vector ?: selects with; abs keeps NaN (and -0) as they are.
+namespace terms {
+template <typename acc_t>
+struct VecMath : GenericMath<Math<cpu::loops::Vec<acc_t>>, cpu::loops::Vec<acc_t>, acc_t> {
+  typedef cpu::loops::Vec<acc_t> V;
+  static FASTGAN_INLINE V splat(acc_t c) { return cpu::loops::splat<acc_t>(c); }
+  template <typename Mask>
+  static FASTGAN_INLINE V select(Mask m, V a, V b) {
+    return m ? a : b;
+  }
+  static FASTGAN_INLINE V neg(V x) { return -x; }
+  static FASTGAN_INLINE V abs(V x) { return x < acc_t(0) ? -x : x; }
+};
+// fp32: Cephes exp and log1p (above); fp64 vectors have no exp / log1p (the fp64 terms of
+// adversarial_loss run as scalars here, or with Vectorized in loops_vec.cpp)
+template <>
+struct Math<cpu::loops::Vec<float>> : VecMath<float> {
+  static FASTGAN_INLINE V exp(V x) { return cpu::loops::vexp(x); }
+  // log1p's argument exp(-|x|) lies in [0, 1], the range of vlog1p_01
+  static FASTGAN_INLINE V softplus(V x) {
+    return (x > 0.0f ? x : splat(0.0f)) + cpu::loops::vlog1p_01(exp(neg(abs(x))));
+  }
+};
+template <>
+struct Math<cpu::loops::Vec<double>> : VecMath<double> {};
+}  // namespace terms
 
-FASTGAN_INLINE Vec<float> vsigmoid(Vec<float> x) {
-  const Vec<float> ax = x < 0.0f ? -x : x;
-  const Vec<float> e = vexp(-ax);
-  const Vec<float> r = 1.0f / (1.0f + e);
-  return x >= 0.0f ? r : e * r;  // NaN takes e·r = NaN
-}
-
-// The vector forms of terms::adv_term / adv_term_grad (fp32).
-template <int K, bool REAL>
-FASTGAN_INLINE Vec<float> vadv_term(Vec<float> x, float target, float margin) {
-  if constexpr (K == terms::kBCE) return REAL ? vsoftplus(-x) : vsoftplus(x);
-  if constexpr (K == terms::kWGAN) return REAL ? -x : x;
-  if constexpr (K == terms::kLSGAN) return 0.5f * (x - target) * (x - target);
-  if constexpr (K == terms::kHinge) return REAL ? vrelu(margin - x) : vrelu(margin + x);
-  return REAL ? x : vrelu(margin - x);
-}
-
-template <int K, bool REAL>
-FASTGAN_INLINE Vec<float> vadv_term_grad(Vec<float> x, float target, float margin) {
-  if constexpr (K == terms::kBCE) return REAL ? -vsigmoid(-x) : vsigmoid(x);
-  if constexpr (K == terms::kWGAN) return splat(REAL ? -1.0f : 1.0f);
-  if constexpr (K == terms::kLSGAN) return x - target;
-  if constexpr (K == terms::kHinge) return REAL ? -vrelu_grad(margin - x) : vrelu_grad(margin + x);
-  return REAL ? splat(1.0f) : -vrelu_grad(margin - x);
-}
+namespace cpu {
+namespace loops {
 
 // Σ t(x_i) and dx_i = s · t'(x_i): vector code for fp32 accumulation, libm for fp64 (on an AVX2
-// CPU fp64 takes adv_sum_vec / adv_grad_vec instead, below).
+// CPU fp32 and fp64 inputs take the Vectorized adv_sum_vec / adv_grad_vec instead, except the
+// fp32 bce sum; below).
 template <int K, bool REAL, typename scalar_t, typename acc_t>
 FASTGAN_INLINE acc_t adv_sum_impl(const scalar_t* x, int64_t n, acc_t target, acc_t margin) {
   if constexpr (std::is_same_v<acc_t, float>) {
     return reduce<float>(
-        n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return vadv_term<K, REAL>(load<float>(x + i), target, margin); },
+        n, [&](int64_t i) FASTGAN_LAMBDA_INLINE { return terms::adv_term<K, REAL>(load<float>(x + i), target, margin); },
         [&](int64_t i) FASTGAN_LAMBDA_INLINE {
           return terms::adv_term<K, REAL>(static_cast<float>(x[i]), target, margin);
         });
@@ -329,7 +319,7 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
   if constexpr (std::is_same_v<acc_t, float>) {
     constexpr int W = kWidth<float>;
     for (; i + W <= n; i += W) {
-      store<float>(dx + i, vadv_term_grad<K, REAL>(load<float>(x + i), target, margin) * s);
+      store<float>(dx + i, terms::adv_term_grad<K, REAL>(load<float>(x + i), target, margin) * s);
     }
   }
   for (; i < n; ++i) {
@@ -337,8 +327,15 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
   }
 }
 
-// --------------------------------------------------------------- baseline / AVX2 variants
+// ------------------------------------------------------ baseline / AVX2 / Vectorized variants
 // cpu_has_avx2(): csrc/cpu/simd.h
+//
+// Each loop has a baseline and an AVX2 variant of the code above (name_base, name_avx2) and may
+// have a third, name_vec: the same loop with at::vec::Vectorized (AVX2, Sleef exp / log1p), in
+// csrc/cpu/loops_vec.cpp, for fp32 and fp64 inputs (scalar_t == acc_t). The dispatcher `name`
+// takes name_vec on an AVX2 CPU where the loop's condition VEC holds, else name_avx2 on an AVX2
+// CPU, else name_base. Which loop uses which code, and why (measured):
+// benchmarks/results/cpu-vec-vs-handwritten.md.
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTGAN_AVX2_TARGET __attribute__((noinline, target("avx2")))
@@ -348,49 +345,57 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
 #define FASTGAN_HAVE_AVX2_VARIANT 0
 #endif
 
-#define FASTGAN_MULTIVERSION(ret, name, params, args)                                          \
-  template <typename scalar_t, typename acc_t>                                                 \
-  __attribute__((noinline)) ret name##_base params {                                           \
-    return name##_impl<scalar_t, acc_t> args;                                                  \
-  }                                                                                            \
-  template <typename scalar_t, typename acc_t>                                                 \
-  FASTGAN_AVX2_TARGET ret name##_avx2 params {                                                 \
-    return name##_impl<scalar_t, acc_t> args;                                                  \
-  }                                                                                            \
-  template <typename scalar_t, typename acc_t>                                                 \
-  inline ret name params {                                                                     \
-    return cpu_has_avx2() ? name##_avx2<scalar_t, acc_t> args : name##_base<scalar_t, acc_t> args; \
-  }
-
-FASTGAN_MULTIVERSION(acc_t, sum_squares, (const scalar_t* x, int64_t n), (x, n))
-FASTGAN_MULTIVERSION(void, scale, (const scalar_t* x, scalar_t* out, acc_t s, int64_t n), (x, out, s, n))
-FASTGAN_MULTIVERSION(acc_t, sum_abs_pow_diff, (const scalar_t* x, const scalar_t* r, int64_t n, int p), (x, r, n, p))
-FASTGAN_MULTIVERSION(void, rec_grad,
-                     (const scalar_t* x, const scalar_t* r, scalar_t* dx, scalar_t* dr, acc_t s, int64_t n, int p),
-                     (x, r, dx, dr, s, n, p))
-FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n),
-                     (real, fake, out, a, n))
-FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
-                     (g, dreal, dfake, a, n))
-FASTGAN_MULTIVERSION(acc_t, lerp_backward,
-                     (const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal, scalar_t* dfake,
-                      acc_t a, int64_t n),
-                     (g, real, fake, dreal, dfake, a, n))
-
-// fp64 adversarial_loss terms with at::vec::Vectorized<double> (csrc/cpu/loops_vec.cpp, compiled
-// for AVX2 with GCC's target pragma): taken for fp64 inputs on an AVX2 CPU, where the loops above
-// have no vector math.
+// loops_vec.cpp is compiled (GCC only: it relies on GCC's target pragma)
 #if FASTGAN_HAVE_AVX2_VARIANT && !defined(__clang__)
 #define FASTGAN_HAVE_VEC_AVX2 1
 #else
 #define FASTGAN_HAVE_VEC_AVX2 0
 #endif
-template <int K, bool REAL>
-double adv_sum_vec(const double* x, int64_t n, double target, double margin);
-template <int K, bool REAL>
-void adv_grad_vec(const double* x, double* dx, double s, int64_t n, double target, double margin);
 
-#define FASTGAN_MULTIVERSION_KIND(ret, name, params, args)                                          \
+// fp32 or fp64 in, the same type accumulated: the types loops_vec.cpp instantiates
+template <typename scalar_t, typename acc_t>
+constexpr bool kVecTypes = FASTGAN_HAVE_VEC_AVX2 && std::is_same_v<scalar_t, acc_t> &&
+                           (std::is_same_v<acc_t, float> || std::is_same_v<acc_t, double>);
+
+#define FASTGAN_MULTIVERSION(ret, name, params, args, VEC)                                              \
+  template <typename scalar_t, typename acc_t>                                                          \
+  __attribute__((noinline)) ret name##_base params {                                                    \
+    return name##_impl<scalar_t, acc_t> args;                                                           \
+  }                                                                                                     \
+  template <typename scalar_t, typename acc_t>                                                          \
+  FASTGAN_AVX2_TARGET ret name##_avx2 params {                                                          \
+    return name##_impl<scalar_t, acc_t> args;                                                           \
+  }                                                                                                     \
+  template <typename scalar_t, typename acc_t>                                                          \
+  ret name##_vec params;                                                                                \
+  template <typename scalar_t, typename acc_t>                                                          \
+  inline ret name params {                                                                              \
+    if constexpr (VEC) {                                                                                \
+      if (cpu_has_avx2()) return name##_vec<scalar_t, acc_t> args;                                      \
+    }                                                                                                   \
+    return cpu_has_avx2() ? name##_avx2<scalar_t, acc_t> args : name##_base<scalar_t, acc_t> args;      \
+  }
+
+// sum_squares: the hand-written loop wins (fp32 in, fp64 sums: Vectorized converts through memory)
+FASTGAN_MULTIVERSION(acc_t, sum_squares, (const scalar_t* x, int64_t n), (x, n), false)
+// scale: Vectorized for fp64; fp32 in with an fp64 factor keeps the hand-written loop
+FASTGAN_MULTIVERSION(void, scale, (const scalar_t* x, scalar_t* out, acc_t s, int64_t n), (x, out, s, n),
+                     (kVecTypes<scalar_t, acc_t> && std::is_same_v<acc_t, double>))
+FASTGAN_MULTIVERSION(acc_t, sum_abs_pow_diff, (const scalar_t* x, const scalar_t* r, int64_t n, int p), (x, r, n, p),
+                     (kVecTypes<scalar_t, acc_t>))
+FASTGAN_MULTIVERSION(void, rec_grad,
+                     (const scalar_t* x, const scalar_t* r, scalar_t* dx, scalar_t* dr, acc_t s, int64_t n, int p),
+                     (x, r, dx, dr, s, n, p), (kVecTypes<scalar_t, acc_t>))
+FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n),
+                     (real, fake, out, a, n), (kVecTypes<scalar_t, acc_t>))
+FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
+                     (g, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t>))
+FASTGAN_MULTIVERSION(acc_t, lerp_backward,
+                     (const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal, scalar_t* dfake,
+                      acc_t a, int64_t n),
+                     (g, real, fake, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t>))
+
+#define FASTGAN_MULTIVERSION_KIND(ret, name, params, args, VEC)                                     \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   __attribute__((noinline)) ret name##_base params {                                                \
     return name##_impl<K, REAL, scalar_t, acc_t> args;                                              \
@@ -400,19 +405,25 @@ void adv_grad_vec(const double* x, double* dx, double s, int64_t n, double targe
     return name##_impl<K, REAL, scalar_t, acc_t> args;                                              \
   }                                                                                                 \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
+  ret name##_vec params;                                                                            \
+  template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   inline ret name params {                                                                          \
-    if constexpr (FASTGAN_HAVE_VEC_AVX2 && std::is_same_v<scalar_t, double>) {                      \
-      if (cpu_has_avx2()) return name##_vec<K, REAL> args;                                          \
+    if constexpr (VEC) {                                                                            \
+      if (cpu_has_avx2()) return name##_vec<K, REAL, scalar_t, acc_t> args;                         \
     }                                                                                               \
     return cpu_has_avx2() ? name##_avx2<K, REAL, scalar_t, acc_t> args                              \
                           : name##_base<K, REAL, scalar_t, acc_t> args;                             \
   }
 
+// Σ t(x_i): Vectorized except the fp32 bce sum, where the hand-written Cephes exp / log1p win;
+// fp64 has no hand-written vector math (libm per element)
 FASTGAN_MULTIVERSION_KIND(acc_t, adv_sum, (const scalar_t* x, int64_t n, acc_t target, acc_t margin),
-                          (x, n, target, margin))
+                          (x, n, target, margin),
+                          (kVecTypes<scalar_t, acc_t> && (std::is_same_v<acc_t, double> || K != terms::kBCE)))
+// dx_i = s · t'(x_i): Vectorized for every kind
 FASTGAN_MULTIVERSION_KIND(void, adv_grad, (const scalar_t* x, scalar_t* dx, acc_t s, int64_t n, acc_t target,
                                            acc_t margin),
-                          (x, dx, s, n, target, margin))
+                          (x, dx, s, n, target, margin), (kVecTypes<scalar_t, acc_t>))
 
 #undef FASTGAN_MULTIVERSION_KIND
 #undef FASTGAN_MULTIVERSION
