@@ -119,25 +119,22 @@ def renamed_weight(gp_weight: object, critic_kwargs: dict, function: str) -> tup
 def per_sample_alpha(alpha: object, real: torch.Tensor) -> torch.Tensor:
     """The interpolation coefficients as a (B,) tensor in ``real``'s dtype and on its device.
 
-    Accepted: a floating tensor on ``real``'s device or a NumPy floating array, of shape (B,),
+    Accepted: a float16/bfloat16/float32/float64 tensor on ``real``'s device or a NumPy floating
+    array (moved to that device), of shape (B,),
     (B, 1), (B, 1, 1, 1) or any (B, 1, …, 1) with at most ``real.dim()`` dimensions — one value
-    per sample. Refused: other types (``TypeError``), a non-floating dtype (``TypeError``),
+    per sample. Refused: other types and dtypes, other layouts (``TypeError``),
     another batch size or a shape that is not per sample (``ValueError``), another device
     (``ValueError``; no hidden transfer)."""
     if type(alpha).__module__ == "numpy" and type(alpha).__name__ == "ndarray":
         if alpha.dtype.kind != "f":  # type: ignore[attr-defined]
             raise TypeError(
-                f"alpha must hold floating values (one coefficient per sample), got a NumPy array "
-                f"of dtype {alpha.dtype}"  # type: ignore[attr-defined]
+                "alpha must be a floating-point tensor or NumPy array (one coefficient per sample), "
+                f"got a NumPy array of dtype {alpha.dtype}"  # type: ignore[attr-defined]
             )
         alpha = torch.as_tensor(alpha, device=real.device)
     if not isinstance(alpha, torch.Tensor):
         raise TypeError(f"alpha must be a torch.Tensor or a NumPy array, got {type(alpha).__name__}")
-    if not alpha.is_floating_point() or alpha.layout != torch.strided or alpha.is_nested:
-        raise TypeError(
-            "alpha must hold floating values (one coefficient per sample) in a dense tensor, "
-            f"got dtype {alpha.dtype}, layout {alpha.layout}"
-        )
+    v.check_float_tensor("alpha", alpha)  # float16/bfloat16/float32/float64, dense
     b = real.shape[0]
     shape = tuple(alpha.shape)
     if not shape or shape[0] != b or any(s != 1 for s in shape[1:]) or len(shape) > real.dim():
