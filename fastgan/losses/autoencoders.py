@@ -115,8 +115,11 @@ class BEGANLoss(GANLossBase):
 
     Deprecated: fastgan 0.x updated k inside every training-mode ``discriminator_loss`` call. A
     loss whose ``after_discriminator_step``/``update_k`` has never been called keeps that
-    behaviour: a ``discriminator_loss`` call that finds an update pending applies it first, with
-    a ``DeprecationWarning`` (outside ``torch.compile``), so k follows the same sequence.
+    behaviour: a ``discriminator_loss`` call (or a ``state_dict``) that finds an update pending
+    applies it first, with a ``DeprecationWarning`` (outside ``torch.compile``), so k follows the
+    same sequence. Until its first ``after_discriminator_step`` the loss therefore cannot tell a
+    repeated call in the first step from the next step's call; ``update_k()`` with nothing
+    pending (a no-op on k) declares the once-per-step protocol from the start.
 
     k stays in float32 (or float64) whatever the module's dtype: ``.half()``, ``.bfloat16()``,
     ``.to(torch.float16)`` or casting a model that holds the loss moves k to the new device but
