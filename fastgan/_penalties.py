@@ -184,7 +184,9 @@ def penalty_inputs(
     if alpha is None:
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype, generator=generator)
+        # generator=None is left out: torch.compile cannot trace it
+        draw = {} if generator is None else {"generator": generator}
+        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype, **draw)
     else:
         alpha = per_sample_alpha(alpha, real)
     x_hat = interpolate(real.detach(), fake.detach(), alpha.detach())
