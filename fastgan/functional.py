@@ -12,8 +12,11 @@ Conventions:
   hyper-parameters are real numbers (Python or NumPy ints and floats, not bools), finite.
   Anything else is a ``TypeError`` / ``ValueError`` naming the argument (``docs/errors.md``).
 * Inputs are never modified (:func:`clip_weights_` clamps its parameters in place, by design).
-  Argument checks read shapes, dtypes, devices and Python numbers only — never tensor values —
-  so no function here synchronises with the device.
+  Argument checks read shapes, dtypes, devices, autograd metadata and Python numbers only —
+  never tensor values — so no function here synchronises with the device. One exception, off
+  the normal path: a discriminator loss whose fake scores need no gradient while the real ones
+  do reads the fake scores, to refuse a PyTorch target tensor passed in their place
+  (docs/porting.md).
 * Every function compiles with ``torch.compile(fullgraph=True)``, with static or dynamic shapes,
   and exports with ``torch.export``.
 
