@@ -129,6 +129,9 @@ class BEGANLoss(GANLossBase):
     name = "began"
 
     k: torch.Tensor
+    # class-level defaults too: a BEGANLoss pickled whole by an earlier fastgan lacks them
+    _pending_k: torch.Tensor | None = None
+    _explicit_updates: bool = False
 
     def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001, k0: float = 0.0) -> None:
         super().__init__()
@@ -136,7 +139,7 @@ class BEGANLoss(GANLossBase):
         self.lambda_k = v.check_nonneg("lambda_k", lambda_k)
         self.k0 = v.check_unit_interval("k0", k0)
         self.register_buffer("k", torch.tensor(self.k0, dtype=torch.float32))
-        self._pending_k: torch.Tensor | None = None  # k_{t+1} of the last training-mode call
+        self._pending_k = None  # k_{t+1} of the last training-mode call
         self._explicit_updates = False  # after_discriminator_step / update_k has been called
         self.register_state_dict_pre_hook(_save_legacy_update)
 
