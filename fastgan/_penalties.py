@@ -7,6 +7,7 @@ with or without AMP loss scaling. Internal: the public functions are
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,6 @@ from fastgan import _validation as v
 from fastgan import backends
 from fastgan.ops.grad_norm_penalty import call as norm_penalty
 from fastgan.ops.interpolate import call as interpolate
-from fastgan.ops.interpolate import validate as validate_interpolate
 
 
 def input_gradients(critic: Callable[..., torch.Tensor], x: torch.Tensor, critic_kwargs: dict) -> torch.Tensor:
@@ -99,23 +99,72 @@ def check_critic_output(out: object) -> None:
         )
 
 
+def renamed_weight(gp_weight: object, critic_kwargs: dict, function: str) -> tuple[object, str]:
+    """``gp_weight``, or the deprecated ``weight=`` (popped from ``critic_kwargs``, with a
+    ``DeprecationWarning`` outside ``torch.compile``), and the name the caller used."""
+    if "weight" not in critic_kwargs:
+        return gp_weight, "gp_weight"
+    weight = critic_kwargs.pop("weight")
+    if gp_weight != 10.0:
+        raise TypeError(f"{function} got gp_weight and its deprecated name weight; pass gp_weight only")
+    if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
+        warnings.warn(
+            f"{function}(weight=...) is deprecated; pass gp_weight=... (the loss objects' name)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return weight, "weight"
+
+
+def per_sample_alpha(alpha: object, real: torch.Tensor) -> torch.Tensor:
+    """The interpolation coefficients as a (B,) tensor in ``real``'s dtype and on its device.
+
+    Accepted: a float16/bfloat16/float32/float64 tensor on ``real``'s device or a NumPy floating
+    array (moved to that device), of shape (B,),
+    (B, 1), (B, 1, 1, 1) or any (B, 1, …, 1) with at most ``real.dim()`` dimensions — one value
+    per sample. Refused: other types and dtypes, other layouts (``TypeError``),
+    another batch size or a shape that is not per sample (``ValueError``), another device
+    (``ValueError``; no hidden transfer)."""
+    if type(alpha).__module__ == "numpy" and type(alpha).__name__ == "ndarray":
+        if alpha.dtype.kind != "f":  # type: ignore[attr-defined]
+            raise TypeError(
+                "alpha must be a floating-point tensor or NumPy array (one coefficient per sample), "
+                f"got a NumPy array of dtype {alpha.dtype}"  # type: ignore[attr-defined]
+            )
+        alpha = torch.as_tensor(alpha, device=real.device)
+    if not isinstance(alpha, torch.Tensor):
+        raise TypeError(f"alpha must be a torch.Tensor or a NumPy array, got {type(alpha).__name__}")
+    v.check_float_tensor("alpha", alpha)  # float16/bfloat16/float32/float64, dense
+    b = real.shape[0]
+    shape = tuple(alpha.shape)
+    if not shape or shape[0] != b or any(s != 1 for s in shape[1:]) or len(shape) > real.dim():
+        raise ValueError(
+            f"alpha must hold one coefficient per sample: shape (B,), (B, 1), …, (B, 1, …, 1) with "
+            f"B = {b} and at most {real.dim()} dimensions (real's), got shape {shape}"
+        )
+    v.check_same_device(("real", "alpha"), [real, alpha])
+    return alpha.reshape(b).to(real.dtype)
+
+
 def penalty_inputs(
     real: torch.Tensor,
     fake: torch.Tensor,
-    alpha: torch.Tensor | None,
+    alpha: object,
     weight: float,
     center: float,
     one_sided: bool,
     *,
     mixed_precision: bool = False,
+    generator: torch.Generator | None = None,
+    weight_name: str = "gp_weight",
 ) -> tuple[torch.Tensor, float, float, bool]:
     """The checked arguments of the gradient penalty: the per-sample interpolates ``x̂`` (of
     ``real`` and ``fake`` detached: no autograd history) and the validated hyper-parameters.
 
     ``real`` and ``fake`` must agree in shape, device and dtype — except under autocast, or
     with ``mixed_precision`` (:func:`fastgan.amp.gradient_penalty`), where their floating dtypes
-    may differ and both are interpolated in the wider one. ``alpha`` (shape (B,)) is then
-    checked like :func:`interpolate`'s against that common dtype."""
+    may differ and both are interpolated in the wider one. ``alpha`` is converted to that common
+    dtype (:func:`per_sample_alpha`); without it α is drawn from ``generator``."""
     v.check_batched("real", real)
     if mixed_precision:
         v.check_float_tensor("fake", fake)
@@ -130,12 +179,16 @@ def penalty_inputs(
     else:
         v.check_like(("real", "fake"), real, fake)
         real, fake = v.promote(real, fake)  # mixed only under autocast
-    weight = v.check_nonneg("weight", weight)
+    weight = v.check_nonneg(weight_name, weight)
     center, one_sided = v.check_nonneg("center", center), v.check_bool("one_sided", one_sided)
     if alpha is None:
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        # generator=None is left out: torch.compile cannot trace it
+        draw = {} if generator is None else {"generator": generator}
+        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype, **draw)
     else:
-        validate_interpolate(real, fake, alpha)
+        alpha = per_sample_alpha(alpha, real)
     x_hat = interpolate(real.detach(), fake.detach(), alpha.detach())
     return x_hat, weight, center, one_sided
 
@@ -147,18 +200,21 @@ def gradient_penalty(
     weight: float,
     center: float,
     one_sided: bool,
-    alpha: torch.Tensor | None,
+    alpha: object,
     critic_kwargs: dict,
     *,
     scaler: torch.amp.GradScaler | None = None,
     mixed_precision: bool = False,
+    generator: torch.Generator | None = None,
+    weight_name: str = "gp_weight",
 ) -> torch.Tensor:
     """``weight · mean_b φ(‖∇x̂ D(x̂)_b‖₂ − center)`` (the arguments as
     :func:`fastgan.functional.gradient_penalty`'s); with an enabled ``scaler``, the input gradient
     is taken of the scaled output and unscaled (:func:`scaled_input_gradients`)."""
     check_critic(critic)
     x_hat, weight, center, one_sided = penalty_inputs(
-        real, fake, alpha, weight, center, one_sided, mixed_precision=mixed_precision
+        real, fake, alpha, weight, center, one_sided, mixed_precision=mixed_precision, generator=generator,
+        weight_name=weight_name,
     )
     if scaler is None or not scaler.is_enabled():
         grads = input_gradients(critic, x_hat, critic_kwargs)

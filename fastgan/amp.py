@@ -12,7 +12,7 @@ section "Gradient penalty"); :func:`gradient_penalty` follows it step by step:
 3. the gradient is multiplied by ``1 / scale`` (ordinary arithmetic, not ``scaler.unscale_``: these
    gradients belong to no optimizer). The scale is read as a tensor (``scaler.scale`` of a one),
    never as a Python float, so nothing waits for the device;
-4. the penalty ``weight · mean_b φ(‖g_b‖₂ − center)`` is computed under autocast, as in the recipe,
+4. the penalty ``gp_weight · mean_b φ(‖g_b‖₂ − center)`` is computed under autocast, as in the recipe,
    with fastgan's ``grad_norm_penalty`` (whose per-sample norms are fp64 for every input dtype:
    docs/design.md §6).
 
@@ -50,13 +50,15 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     scaler: torch.amp.GradScaler | None = None,
-    weight: float = 10.0,
+    gp_weight: float = 10.0,
     center: float = 1.0,
     one_sided: bool = False,
-    alpha: torch.Tensor | None = None,
+    alpha: Any = None,
+    *,
+    generator: torch.Generator | None = None,
     **critic_kwargs: Any,
 ) -> torch.Tensor:
-    """WGAN-GP's penalty ``weight · mean_b φ(‖∇x̂ D(x̂)_b‖₂ − center)`` under AMP loss scaling.
+    """WGAN-GP's penalty ``gp_weight · mean_b φ(‖∇x̂ D(x̂)_b‖₂ − center)`` under AMP loss scaling.
 
     Arguments as :func:`fastgan.functional.gradient_penalty`, checked by the same code whether
     ``scaler`` is given, disabled or None (``x̂_b = fake_b + α_b (real_b − fake_b)`` with one
@@ -65,7 +67,9 @@ def gradient_penalty(
     depend on its input is a ``ValueError``), plus ``scaler``, the ``torch.amp.GradScaler`` that
     scales the loss this penalty is added to. ``fake`` may come from a generator run under
     autocast (fp16/bf16) while ``real`` is fp32, inside autocast or not: both are interpolated in
-    the wider dtype, and ``alpha`` must have that dtype (any floating dtype under autocast).
+    the wider dtype, and ``alpha`` (any per-sample shape, a floating tensor or NumPy array) is
+    converted to that dtype. ``generator`` draws α when ``alpha`` is not given; ``weight=`` is
+    the deprecated name of ``gp_weight``.
 
     Call it where the rest of the loss is computed (inside ``torch.autocast`` when that is on):
     the critic runs under that autocast state. Returns a 0-dim tensor that back-propagates into
@@ -77,6 +81,8 @@ def gradient_penalty(
         raise TypeError(f"scaler must be a torch.amp.GradScaler or None, got {type(scaler).__name__}")
     # the one implementation of the penalty (fastgan.functional.gradient_penalty's too), with
     # real and fake allowed to differ in precision outside autocast as well
+    gp_weight, name = _penalties.renamed_weight(gp_weight, critic_kwargs, "fastgan.amp.gradient_penalty")
     return _penalties.gradient_penalty(
-        critic, real, fake, weight, center, one_sided, alpha, critic_kwargs, scaler=scaler, mixed_precision=True
+        critic, real, fake, gp_weight, center, one_sided, alpha, critic_kwargs, scaler=scaler, mixed_precision=True,
+        generator=generator, weight_name=name,
     )

@@ -12,8 +12,11 @@ Conventions:
   hyper-parameters are real numbers (Python or NumPy ints and floats, not bools), finite.
   Anything else is a ``TypeError`` / ``ValueError`` naming the argument (``docs/errors.md``).
 * Inputs are never modified (:func:`clip_weights_` clamps its parameters in place, by design).
-  Argument checks read shapes, dtypes, devices and Python numbers only — never tensor values —
-  so no function here synchronises with the device.
+  Argument checks read shapes, dtypes, devices, autograd metadata and Python numbers only —
+  never tensor values — so no function here synchronises with the device. One exception, off
+  the normal path: a discriminator loss whose fake scores need no gradient while the real ones
+  do reads the fake scores, to refuse a PyTorch target tensor passed in their place
+  (docs/porting.md).
 * Every function compiles with ``torch.compile(fullgraph=True)``, with static or dynamic shapes,
   and exports with ``torch.export``.
 
@@ -30,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fastgan import _penalties
+from fastgan import _mistakes, _penalties
 from fastgan import _validation as v
 from fastgan.ops import adversarial_loss as _adversarial_loss_op
 # The operators' functions: defined with their operators (fastgan/ops/<op>.py), public here.
@@ -69,8 +72,15 @@ _adv = _adversarial_loss_op.call  # the checks are each family's own
 # ----------------------------------------------------------------------------------- GAN / CGAN
 def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """GAN / CGAN discriminator loss (eq. 3): ``mean(softplus(−D(x))) + mean(softplus(D(G(z))))``,
-    the binary cross-entropy of the logits against 1 (real) and 0 (fake)."""
-    v.check_scores(("real_logits", "fake_logits"), real_logits, fake_logits)
+    the binary cross-entropy of the logits against 1 (real) and 0 (fake).
+
+    The arguments are D's two outputs, not PyTorch's ``(input, target)``: fake logits that need
+    no gradient while the real ones do and hold only 0s and 1s (a target tensor) are a
+    ``ValueError``, and so are logits that are the output of a sigmoid (docs/porting.md)."""
+    names = ("real_logits", "fake_logits")
+    v.check_scores(names, real_logits, fake_logits)
+    _mistakes.check_not_sigmoid(names, real_logits, fake_logits)
+    _mistakes.check_not_targets(names, real_logits, fake_logits)
     return _adv(real_logits, fake_logits, "bce")
 
 
@@ -78,9 +88,12 @@ def gan_generator_loss(fake_logits: torch.Tensor, saturating: bool = False) -> t
     """GAN / CGAN generator loss.
 
     Non-saturating (default): ``mean(softplus(−D(G(z))))``. Saturating (eq. 3 as written, the
-    minimax form): ``−mean(softplus(D(G(z))))``.
+    minimax form): ``−mean(softplus(D(G(z))))``. Logits that are the output of a sigmoid are a
+    ``ValueError`` (docs/porting.md).
     """
     v.check_scores(("fake_logits",), fake_logits)
+    _mistakes.refuse_target_argument("gan_generator_loss", "saturating", saturating)
+    _mistakes.check_not_sigmoid(("fake_logits",), fake_logits)
     if v.check_bool("saturating", saturating):
         return -_adv(None, fake_logits, "bce")
     return _adv(fake_logits, None, "bce")
@@ -89,8 +102,10 @@ def gan_generator_loss(fake_logits: torch.Tensor, saturating: bool = False) -> t
 # ---------------------------------------------------------------------------------------- WGAN
 def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """WGAN critic loss (eq. 5): ``mean(D(G(z))) − mean(D(x))``. Follow each critic step with
-    :func:`clip_weights_` (WGAN) or add :func:`gradient_penalty` (WGAN-GP)."""
+    :func:`clip_weights_` (WGAN) or add :func:`gradient_penalty` (WGAN-GP). A target tensor
+    passed as ``fake_scores`` is a ``ValueError``, as in :func:`gan_discriminator_loss`."""
     v.check_scores(("real_scores", "fake_scores"), real_scores, fake_scores)
+    _mistakes.check_not_targets(("real_scores", "fake_scores"), real_scores, fake_scores)
     return _adv(real_scores, fake_scores, "wgan")
 
 
@@ -149,21 +164,29 @@ def gradient_penalty(
     critic: Callable[..., torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
-    weight: float = 10.0,
+    gp_weight: float = 10.0,
     center: float = 1.0,
     one_sided: bool = False,
-    alpha: torch.Tensor | None = None,
+    alpha: Any = None,
+    *,
+    generator: torch.Generator | None = None,
     **critic_kwargs: Any,
 ) -> torch.Tensor:
-    """WGAN-GP's gradient penalty (eq. 6): ``weight · mean_b((‖∇x̂ D(x̂)_b‖₂ − center)²)``.
+    """WGAN-GP's gradient penalty (eq. 6): ``gp_weight · mean_b((‖∇x̂ D(x̂)_b‖₂ − center)²)``.
 
     ``x̂_b = fake_b + α_b (real_b − fake_b)`` with one ``α_b ~ U[0, 1]`` **per sample**, drawn on the
-    inputs' device in their dtype unless ``alpha`` is given (checked as by :func:`interpolate`:
-    shape (B,), ``real``'s dtype and device); the norm runs per sample over all non-batch
-    dimensions. ``real`` and ``fake`` are sample points of the same shape, dtype (under autocast
-    their precisions may differ: both are interpolated in the wider one) and device, treated as
-    constants (detached, not modified). ``weight`` and ``center`` are finite numbers >= 0;
-    ``one_sided=True`` gives ``max(0, ‖g‖ − center)²``.
+    inputs' device in their dtype (from ``generator``, a ``torch.Generator`` on that device, when
+    given) unless ``alpha`` is given. ``alpha`` holds one value per sample in any per-sample
+    shape — (B,), (B, 1), (B, 1, 1, 1), (B, 1, …, 1) with at most ``real.dim()`` dimensions — as a
+    floating tensor on ``real``'s device or a NumPy floating array; it is converted to ``real``'s
+    dtype (rounded when that is narrower, e.g. a float64 α for float32 data). Another batch size,
+    a shape that is not per sample (such as (B, C, 1, 1)), or a non-floating dtype is refused.
+    The norm runs per sample over all non-batch dimensions. ``real`` and ``fake`` are sample
+    points of the same shape, dtype (under autocast their precisions may differ: both are
+    interpolated in the wider one) and device, treated as constants (detached, not modified).
+    ``gp_weight`` and ``center`` are finite numbers >= 0; ``one_sided=True`` gives
+    ``max(0, ‖g‖ − center)²``. ``weight=`` is the deprecated name of ``gp_weight`` (the loss
+    objects' name).
 
     ``critic(x̂, **critic_kwargs)`` (e.g. ``labels=`` for a conditional critic) must return
     floating scores that depend on x̂ through autograd: a critic that ignores or detaches its
@@ -173,9 +196,12 @@ def gradient_penalty(
     back-propagates into the critic's parameters.
 
     Lazy regularisation (StyleGAN2 §3.1): call it on every k-th critic step only, with
-    ``weight=k * λ`` (``losses.create("wgan-gp", gp_interval=k)`` does this).
+    ``gp_weight=k * λ`` (``losses.create("wgan-gp", gp_interval=k)`` does this).
     """
-    return _penalties.gradient_penalty(critic, real, fake, weight, center, one_sided, alpha, critic_kwargs)
+    gp_weight, name = _penalties.renamed_weight(gp_weight, critic_kwargs, "fastgan.functional.gradient_penalty")
+    return _penalties.gradient_penalty(
+        critic, real, fake, gp_weight, center, one_sided, alpha, critic_kwargs, generator=generator, weight_name=name
+    )
 
 
 def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma: float = 10.0, **critic_kwargs: Any) -> torch.Tensor:
@@ -189,8 +215,10 @@ def r1_penalty(critic: Callable[..., torch.Tensor], inputs: torch.Tensor, gamma:
 # --------------------------------------------------------------------------------------- LSGAN
 def lsgan_discriminator_loss(real_out: torch.Tensor, fake_out: torch.Tensor, a: float = 0.0, b: float = 1.0) -> torch.Tensor:
     """LSGAN discriminator loss (eq. 10): ``½·mean((D(x) − b)²) + ½·mean((D(G(z)) − a)²)``; the
-    targets ``a`` and ``b`` are finite numbers."""
+    targets ``a`` and ``b`` are finite numbers. A target tensor passed as ``fake_out`` (PyTorch's
+    ``MSELoss(D(x), valid)`` order) is a ``ValueError``, as in :func:`gan_discriminator_loss`."""
     v.check_scores(("real_out", "fake_out"), real_out, fake_out)
+    _mistakes.check_not_targets(("real_out", "fake_out"), real_out, fake_out)
     a, b = v.check_real("a", a), v.check_real("b", b)
     return _adv(real_out, fake_out, "lsgan", real_target=b, fake_target=a)
 
@@ -199,13 +227,16 @@ def lsgan_generator_loss(fake_out: torch.Tensor, c: float = 1.0) -> torch.Tensor
     """LSGAN generator loss (eq. 10): ``½·mean((D(G(z)) − c)²)``; the target ``c`` is a finite
     number."""
     v.check_scores(("fake_out",), fake_out)
+    _mistakes.refuse_target_argument("lsgan_generator_loss", "c", c)
     return _adv(fake_out, None, "lsgan", real_target=v.check_real("c", c))
 
 
 # --------------------------------------------------------------------------------------- hinge
 def hinge_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    """Hinge discriminator loss: ``mean(relu(1 − D(x))) + mean(relu(1 + D(G(z))))``."""
+    """Hinge discriminator loss: ``mean(relu(1 − D(x))) + mean(relu(1 + D(G(z))))``. A target
+    tensor passed as ``fake_scores`` is a ``ValueError``, as in :func:`gan_discriminator_loss`."""
     v.check_scores(("real_scores", "fake_scores"), real_scores, fake_scores)
+    _mistakes.check_not_targets(("real_scores", "fake_scores"), real_scores, fake_scores)
     return _adv(real_scores, fake_scores, "hinge", margin=1.0)
 
 

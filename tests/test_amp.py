@@ -218,9 +218,9 @@ def test_amp_penalty_without_scaler_is_the_functional_penalty(backend):
     D = _critic_model(device)
     real, fake, alpha = _images(device)
     with fastgan.use_backend(backend):
-        p0, g0 = _penalty_and_grads(D, lambda: FG.gradient_penalty(D, real, fake, alpha=alpha, weight=3.0, center=0.5))
+        p0, g0 = _penalty_and_grads(D, lambda: FG.gradient_penalty(D, real, fake, alpha=alpha, gp_weight=3.0, center=0.5))
         for scaler in (None, torch.amp.GradScaler(device, enabled=False)):
-            p1, g1 = _penalty_and_grads(D, lambda: amp.gradient_penalty(D, real, fake, scaler, alpha=alpha, weight=3.0, center=0.5))
+            p1, g1 = _penalty_and_grads(D, lambda: amp.gradient_penalty(D, real, fake, scaler, alpha=alpha, gp_weight=3.0, center=0.5))
             assert torch.equal(p0, p1)
             assert all(torch.equal(a, b) for a, b in zip(g0, g1))
 
@@ -331,4 +331,4 @@ def test_amp_penalty_checks_its_arguments():
     with pytest.raises(TypeError, match="critic"):
         amp.gradient_penalty("D", real, fake, scaler)
     with pytest.raises(ValueError, match="weight"):
-        amp.gradient_penalty(D, real, fake, scaler, weight=-1.0)
+        amp.gradient_penalty(D, real, fake, scaler, gp_weight=-1.0)

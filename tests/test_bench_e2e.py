@@ -72,7 +72,7 @@ def test_lazy_regularisation_skips_the_penalty_on_k_minus_1_of_k_critic_steps(k,
     real_gp = FG.gradient_penalty
 
     def spy(*args, **kwargs):
-        calls.append(kwargs.get("weight"))
+        calls.append(kwargs.get("gp_weight", kwargs.get("weight")))  # weight: the deprecated name
         return real_gp(*args, **kwargs)
 
     monkeypatch.setattr(FG, "gradient_penalty", spy)

@@ -465,7 +465,7 @@ class _ExportedLosses(nn.Module):
             FG.pulling_away_term(emb),
             FG.began_discriminator_loss(e_real, e_fake, 0.3),
             FG.began_generator_loss(e_fake),
-            FG.reconstruction_error(x, recon),
+            FG.reconstruction_error(x, recon, 1),  # p has no default (deprecated): pass it
             FG.reconstruction_error(x, recon, 2),
             FG.grad_norm_penalty(grads),
             FG.grad_norm_penalty(grads, 0.5, True),

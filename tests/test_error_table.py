@@ -104,7 +104,7 @@ def _rows(make):
         "grad_norm_penalty": lambda: FG.grad_norm_penalty(make(X)),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, make(X), make(X)),
         "r1_penalty": lambda: FG.r1_penalty(critic, make(X)),
-        "reconstruction_error": lambda: FG.reconstruction_error(make(X), make(X)),
+        "reconstruction_error": lambda: FG.reconstruction_error(make(X), make(X), 1),
         "pulling_away_term": lambda: FG.pulling_away_term(make(_x(B, 8))),
         "grad_norm_penalty": lambda: FG.grad_norm_penalty(make(X)),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, make(X), make(X), scaler()),
@@ -139,7 +139,7 @@ def _every_tensor_function(corrupt):
         "grad_norm_penalty": lambda: FG.grad_norm_penalty(xx),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, xx),
         "r1_penalty": lambda: FG.r1_penalty(critic, xx),
-        "reconstruction_error": lambda: FG.reconstruction_error(X, xx),
+        "reconstruction_error": lambda: FG.reconstruction_error(X, xx, 1),
         "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(xe, E, 1.0),
         "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, emb),
         "pulling_away_term": lambda: FG.pulling_away_term(emb),
@@ -264,30 +264,61 @@ CALLS: dict[str, dict[str, object]] = {
     "pair-shape": {
         "interpolate": lambda: FG.interpolate(X, X[:, :2], A),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X[:, :2]),
-        "reconstruction_error": lambda: FG.reconstruction_error(X, X[:, :, :3]),
+        "reconstruction_error": lambda: FG.reconstruction_error(X, X[:, :, :3], 1),
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X[:, :2], scaler()),
     },
     "pair-dtype": {
         "interpolate": lambda: FG.interpolate(X, X.double(), A),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X.double()),
-        "reconstruction_error": lambda: FG.reconstruction_error(X, X.double()),
+        "reconstruction_error": lambda: FG.reconstruction_error(X, X.double(), 1),
     },
-    "alpha-shape": {
-        "interpolate": lambda: FG.interpolate(X, X, torch.rand(B, 1)),
-        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=torch.rand(B, 1)),
+    "alpha-shape": {"interpolate": lambda: FG.interpolate(X, X, torch.rand(B, 1))},
+    "alpha-dtype": {"interpolate": lambda: FG.interpolate(X, X, A.double())},
+    "alpha-per-sample": {
+        "gradient_penalty": [lambda: FG.gradient_penalty(critic, X, X, alpha=torch.rand(B, 3, 1, 1)),
+                             lambda: FG.gradient_penalty(critic, X, X, alpha=torch.rand(B + 1, 1))],
         "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=torch.rand(2)),
+        "losses.WGANGPLoss.discriminator_loss": lambda: losses.create("wgan-gp").discriminator_loss(
+            critic, X, X, alpha=torch.rand(B, 1, 1, 1, 1)),
     },
-    "alpha-dtype": {
-        "interpolate": lambda: FG.interpolate(X, X, A.double()),
-        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=A.double()),
-        "amp.gradient_penalty": [lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=A.double()),
-                                 lambda: amp.gradient_penalty(critic, X, X, None, alpha=A.bfloat16())],
+    "alpha-not-float": {
+        "gradient_penalty": [lambda: FG.gradient_penalty(critic, X, X, alpha=torch.ones(B, dtype=torch.int64)),
+                             lambda: FG.gradient_penalty(critic, X, X, alpha=torch.ones(B, dtype=torch.complex64))],
+        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, None, alpha=A.numpy().astype("int32")),
+        "losses.WGANGPLoss.discriminator_loss": lambda: losses.create("wgan-gp").discriminator_loss(
+            critic, X, X, alpha=torch.ones(B, dtype=torch.bool)),
     },
     "alpha-device": {
         "interpolate": lambda: FG.interpolate(X, X, torch.empty(B, device="meta")),
         "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, alpha=torch.empty(B, device="meta")),
         "amp.gradient_penalty": [lambda: amp.gradient_penalty(critic, X, X, scaler(), alpha=torch.empty(B, device="meta")),
                                  lambda: amp.gradient_penalty(critic, X, X, None, alpha=torch.empty(B, device="meta"))],
+    },
+    "generator-type": {
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, generator=0),
+        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, None, generator="seed"),
+        "losses.WGANGPLoss.discriminator_loss": lambda: losses.create("wgan-gp").discriminator_loss(
+            critic, X, X, generator=torch.manual_seed),
+    },
+    "gp-weight-twice": {
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, gp_weight=1.0, weight=2.0),
+        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, None, gp_weight=1.0, weight=2.0),
+    },
+    "target-as-fake": {
+        n: (lambda f=f: f(S.clone().requires_grad_(), torch.ones(B, 1)))
+        for n, f in SCORE2.items() if n != "adversarial_loss"
+    },
+    "target-argument": {
+        "gan_generator_loss": lambda: FG.gan_generator_loss(S, torch.ones(B, 1)),
+        "lsgan_generator_loss": lambda: FG.lsgan_generator_loss(S, torch.ones(B, 1)),
+    },
+    "sigmoid-logits": {
+        "gan_discriminator_loss": lambda: FG.gan_discriminator_loss(torch.sigmoid(S.clone().requires_grad_()).view(-1), S.view(-1)),
+        "gan_generator_loss": lambda: FG.gan_generator_loss(torch.sigmoid(S.clone().requires_grad_())),
+        "losses.GANLoss.discriminator_loss": lambda: losses.create("gan").discriminator_loss(
+            nn.Sequential(nn.Linear(3, 1), nn.Sigmoid()), _x(B, 3), _x(B, 3)),
+        "losses.CGANLoss.generator_loss": lambda: losses.create("cgan").generator_loss(
+            lambda x, y: torch.sigmoid(x.sum(1, keepdim=True) + y[:, None]), _x(B, 3).requires_grad_(), torch.zeros(B)),
     },
     "number-type": {n: [c] if not isinstance(c, list) else c for n, c in _every_number("1").items()} | {
         "clip_weights_": [lambda: FG.clip_weights_(LIN, clip_value=True)],
@@ -389,7 +420,10 @@ CALLS: dict[str, dict[str, object]] = {
         "losses.CGANLoss.generator_loss": lambda: losses.create("cgan").generator_loss(_D(), _x(B, 3)),
     },
     "cgan-labels-type": {
-        "losses.CGANLoss.discriminator_loss": lambda: losses.create("cgan").discriminator_loss(_D(), _x(B, 3), _x(B, 3), [0, 1, 2, 0]),
+        "losses.CGANLoss.discriminator_loss": [
+            lambda: losses.create("cgan").discriminator_loss(_D(), _x(B, 3), _x(B, 3), [0, 1, 2, 0]),
+            lambda: losses.create("cgan").discriminator_loss(_D(), _x(B, 3), _x(B, 3), torch.zeros(B), fake_labels=[0, 1]),
+        ],
     },
     "d-output": {"losses.GANLoss.discriminator_loss": lambda: losses.create("gan").discriminator_loss(lambda x: [1.0], _x(B, 3), _x(B, 3))},
     "ae-output": {

@@ -13,6 +13,7 @@ items 6 and 7).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -145,9 +146,10 @@ def _gp_variants():
 
 
 BAD_ALPHAS = {
-    "float64": lambda: torch.rand(B, dtype=torch.float64),
-    "bfloat16": lambda: torch.rand(B, dtype=torch.bfloat16),
-    "shape_b1": lambda: torch.rand(B, 1),
+    # float64, bfloat16 and (B, 1) alphas are accepted since issue 14 (converted; below)
+    "shape_bc": lambda: torch.rand(B, C),
+    "shape_too_long": lambda: torch.rand(B, 1, 1),
+    "numpy_int": lambda: np.ones(B, dtype=np.int64),
     "shape_short": lambda: torch.rand(B - 1),
     "0dim": lambda: torch.tensor(0.5),
     "int": lambda: torch.ones(B, dtype=torch.int64),
@@ -171,6 +173,24 @@ def test_amp_penalty_checks_alpha_like_the_functional_one(bad):
     assert len(set(raised.values())) == 1, raised
 
 
+#: alphas that the penalties convert to real's dtype and to shape (B,)
+CONVERTED_ALPHAS = {
+    "float64": lambda a: a.double(),
+    "bfloat16_exact": lambda a: a.bfloat16(),  # alpha is rounded to bf16 first: exact in fp32
+    "shape_b1": lambda a: a[:, None],
+    "numpy_f64": lambda a: a.double().numpy(),
+}
+
+
+@pytest.mark.parametrize("form", list(CONVERTED_ALPHAS))
+def test_every_penalty_converts_alpha_alike(form):
+    real, fake = torch.randn(B, C), torch.randn(B, C)
+    alpha = torch.rand(B).bfloat16().float()
+    for name, call in _gp_variants().items():
+        got, ref = call(real, fake, CONVERTED_ALPHAS[form](alpha)), call(real, fake, alpha)
+        torch.testing.assert_close(got, ref, rtol=0, atol=0, msg=lambda m: f"{name}: {m}")
+
+
 def test_amp_penalty_accepts_what_the_functional_one_accepts():
     real, fake = torch.randn(B, C), torch.randn(B, C)
     alpha = torch.rand(B)
@@ -186,12 +206,13 @@ def test_amp_penalty_accepts_what_the_functional_one_accepts():
 
 def test_amp_mixed_precision_outside_autocast_checks_alpha_against_the_common_dtype():
     """amp.gradient_penalty also takes an fp32 real with a bf16 fake outside autocast (both are
-    interpolated in fp32): alpha must then be fp32, with or without a scaler."""
+    interpolated in fp32): alpha is converted to fp32, with or without a scaler."""
     real, fake = torch.randn(B, C), torch.randn(B, C).bfloat16()
+    alpha = torch.rand(B).bfloat16()
     for scaler in (None, torch.amp.GradScaler("cpu", enabled=False), torch.amp.GradScaler("cpu")):
-        assert torch.isfinite(amp.gradient_penalty(_M.lin, real, fake, scaler, alpha=torch.rand(B)))
-        with pytest.raises(TypeError, match="alpha has dtype torch.bfloat16"):
-            amp.gradient_penalty(_M.lin, real, fake, scaler, alpha=torch.rand(B).bfloat16())
+        ref = amp.gradient_penalty(_M.lin, real, fake, scaler, alpha=alpha.float())
+        assert torch.isfinite(ref)
+        assert torch.equal(amp.gradient_penalty(_M.lin, real, fake, scaler, alpha=alpha), ref)
 
 
 # ------------------------------------------------------------------ EBGAN's embeddings

@@ -53,7 +53,7 @@ def _param():
 # range: "real" (any finite), "nonneg" (finite >= 0), "positive" (finite > 0), "unit" ([0, 1])
 PARAMS = [
     ("grad_norm_penalty", "center", "nonneg", lambda v: FG.grad_norm_penalty(X, center=v)),
-    ("gradient_penalty", "weight", "nonneg", lambda v: FG.gradient_penalty(_critic, X, X2, weight=v, alpha=ALPHA)),
+    ("gradient_penalty", "gp_weight", "nonneg", lambda v: FG.gradient_penalty(_critic, X, X2, gp_weight=v, alpha=ALPHA)),
     ("gradient_penalty", "center", "nonneg", lambda v: FG.gradient_penalty(_critic, X, X2, center=v, alpha=ALPHA)),
     ("r1_penalty", "gamma", "nonneg", lambda v: FG.r1_penalty(_critic, X, gamma=v)),
     ("lsgan_discriminator_loss", "a", "real", lambda v: FG.lsgan_discriminator_loss(S, S2, a=v)),
@@ -70,7 +70,7 @@ PARAMS = [
     ("functional.adversarial_loss", "fake_target", "real", lambda v: fastgan.functional.adversarial_loss(S, S2, "lsgan", fake_target=v)),
     ("functional.adversarial_loss", "margin", "nonneg", lambda v: fastgan.functional.adversarial_loss(S, S2, "hinge", margin=v)),
     ("functional.grad_norm_penalty", "center", "nonneg", lambda v: fastgan.functional.grad_norm_penalty(X, v)),
-    ("amp.gradient_penalty", "weight", "nonneg", lambda v: amp.gradient_penalty(_critic, X, X2, torch.amp.GradScaler("cpu"), weight=v, alpha=ALPHA)),
+    ("amp.gradient_penalty", "gp_weight", "nonneg", lambda v: amp.gradient_penalty(_critic, X, X2, torch.amp.GradScaler("cpu"), gp_weight=v, alpha=ALPHA)),
     ("amp.gradient_penalty", "center", "nonneg", lambda v: amp.gradient_penalty(_critic, X, X2, None, center=v, alpha=ALPHA)),
     # loss objects: the value is what the built object keeps
     ("losses.WGANLoss", "clip_value", "positive", lambda v: torch.tensor(losses.create("wgan", clip_value=v).clip_value)),

@@ -33,7 +33,7 @@ def _expected(D, real, fake, weight):
     loss object draws alpha from torch's global generator: the same seed gives the same alpha)."""
     torch.manual_seed(123)
     wgan = FG.wgan_critic_loss(D(real), D(fake))
-    return wgan if weight is None else wgan + FG.gradient_penalty(D, real, fake, weight=weight)
+    return wgan if weight is None else wgan + FG.gradient_penalty(D, real, fake, gp_weight=weight)
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])

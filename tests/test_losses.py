@@ -166,7 +166,7 @@ def test_wgan_gp_is_critic_loss_plus_penalty():
     torch.manual_seed(123)
     d_loss, logs = loss.discriminator_loss(D, real, fake)
     torch.manual_seed(123)
-    gp = FG.gradient_penalty(D, real, fake, weight=7.0)
+    gp = FG.gradient_penalty(D, real, fake, gp_weight=7.0)
     expected = FG.wgan_critic_loss(D(real), D(fake)) + gp
     torch.testing.assert_close(d_loss, expected)
     torch.testing.assert_close(logs["gp"], gp.detach())
@@ -239,9 +239,13 @@ def test_began_k_buffer_updates_on_device_in_training_only():
         torch.testing.assert_close(logs["k"], torch.tensor(k_values[-1]))
         balance = 0.7 * l_real - l_fake
         k_values.append(min(max(k_values[-1] + 0.01 * balance.item(), 0.0), 1.0))
-        torch.testing.assert_close(loss.k, torch.tensor(k_values[-1]))
+        torch.testing.assert_close(loss.pending_k, torch.tensor(k_values[-1]))
+        torch.testing.assert_close(loss.k, torch.tensor(k_values[-2]))  # applied once per step, below
         torch.testing.assert_close(logs["convergence"], (l_real + balance.abs()).detach())
-        d_loss.backward()  # the in-place update of k does not break this step's backward
+        loss.after_discriminator_step(D)  # the in-place update of k does not break this step's backward
+        torch.testing.assert_close(loss.k, torch.tensor(k_values[-1]))
+        assert loss.pending_k is None
+        d_loss.backward()
         with torch.no_grad():  # change D a little so the errors move
             for p in D.parameters():
                 p.add_(0.05 * torch.randn_like(p))
@@ -249,6 +253,8 @@ def test_began_k_buffer_updates_on_device_in_training_only():
     loss.eval()
     k = loss.k.clone()
     loss.discriminator_loss(D, real, G(z))
+    assert loss.pending_k is None
+    loss.after_discriminator_step(D)
     assert torch.equal(loss.k, k)
 
 
@@ -263,6 +269,7 @@ def test_began_k_clamps(target):
     D = D_real_bad if target == 1.0 else D_fake_bad
     for _ in range(6):
         loss.discriminator_loss(D, x, torch.randn(B, DIM))
+        loss.after_discriminator_step(D)
     assert loss.k.item() == target
 
 

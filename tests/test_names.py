@@ -110,8 +110,8 @@ def test_amp_penalty_without_scaler_is_the_functional_penalty():
     critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     real, fake = torch.randn(3, 2, 5), torch.randn(3, 2, 5)
     alpha = torch.rand(3)
-    a = amp.gradient_penalty(critic, real, fake, None, weight=3.0, alpha=alpha)
-    b = FG.gradient_penalty(critic, real, fake, weight=3.0, alpha=alpha)
+    a = amp.gradient_penalty(critic, real, fake, None, gp_weight=3.0, alpha=alpha)
+    b = FG.gradient_penalty(critic, real, fake, gp_weight=3.0, alpha=alpha)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     params = list(critic.parameters())[:3]  # the last bias does not change the input gradient
     ga = torch.autograd.grad(a, params)

@@ -69,7 +69,7 @@ def _reference_grads(loss: str, real: torch.Tensor, fake: torch.Tensor) -> tuple
         for r in range(2):
             torch.manual_seed(100 + r)
             alpha.append(torch.rand(B // 2))
-        d_loss = FG.wgan_critic_loss(D(real), D(fake)) + FG.gradient_penalty(D, real, fake, weight=t.loss.gp_weight * t.loss.gp_interval, alpha=torch.cat(alpha))  # the first critic step runs the (lazy) penalty
+        d_loss = FG.wgan_critic_loss(D(real), D(fake)) + FG.gradient_penalty(D, real, fake, gp_weight=t.loss.gp_weight * t.loss.gp_interval, alpha=torch.cat(alpha))  # the first critic step runs the (lazy) penalty
         k_next = None
     else:
         l_real = (real - D(real)[0]).abs().mean(dim=1)

@@ -38,7 +38,8 @@ class GANLossBase(nn.Module):
         raise NotImplementedError
 
     def after_discriminator_step(self, D: nn.Module) -> None:
-        """Called by the loop after each discriminator optimiser step (WGAN clips weights)."""
+        """Called by the loop after each discriminator optimiser step (WGAN clips weights, BEGAN
+        applies its update of k)."""
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(

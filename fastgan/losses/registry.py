@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from fastgan.losses.autoencoders import BEGANLoss, EBGANLoss
@@ -22,14 +23,24 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _plain(name: str) -> str:
+    """A family name without case and separators: ``"WGAN_GP"``, ``"wgan gp"`` → ``"wgangp"``."""
+    return re.sub(r"[-_\s]", "", name.lower())
+
+
+_PLAIN = {_plain(key): key for key in _REGISTRY}
+
+
 def create(name: str, **hparams: Any) -> GANLossBase:
-    """Build the loss object of family ``name`` (see :func:`available`; case-insensitive) with
-    its hyper-parameters, e.g. ``create("wgan-gp", gp_weight=10.0)``. An unknown name is a
-    ``ValueError``, a hyper-parameter the family does not take a ``TypeError``."""
+    """Build the loss object of family ``name`` (see :func:`available`) with its
+    hyper-parameters, e.g. ``create("wgan-gp", gp_weight=10.0)``. The name is case-insensitive
+    and its separators are free: ``"wgan_gp"``, ``"WGAN-GP"``, ``"wgan gp"`` and ``"wgangp"`` all
+    name ``"wgan-gp"``. An unknown name is a ``ValueError`` listing the names, a
+    hyper-parameter the family does not take a ``TypeError``."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
-    key = name.lower()
-    if key not in _REGISTRY:
+    key = _PLAIN.get(_plain(name))
+    if key is None:
         raise ValueError(f"unknown loss {name!r}; available: {', '.join(available())}")
     cls = _REGISTRY[key]
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]

@@ -34,13 +34,21 @@ class _ScoreLoss(GANLossBase):
     def _g(self, fake_scores: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def _check_labels(self, labels: torch.Tensor | None) -> None:
-        pass
+    def _check_labels(self, labels: torch.Tensor | None, name: str = "labels") -> None:
+        if name != "labels" and not isinstance(labels, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(labels).__name__}")
 
-    def discriminator_loss(self, D, real, fake, labels=None):
+    def discriminator_loss(self, D, real, fake, labels=None, fake_labels=None):
+        """``(loss, logs)`` of D on ``real`` and ``fake`` (detached). With labels, D is called as
+        ``D(real, labels)`` and ``D(fake, fake_labels)``; ``fake_labels`` defaults to ``labels``
+        (pass the labels the fakes were generated with when they differ)."""
         self._check_labels(labels)
+        if fake_labels is None:
+            fake_labels = labels
+        else:
+            self._check_labels(fake_labels, "fake_labels")
         real_scores = _scores(D, real, labels)
-        fake_scores = _scores(D, fake.detach(), labels)
+        fake_scores = _scores(D, fake.detach(), fake_labels)
         loss = self._d(real_scores, fake_scores)
         logs = {
             "d_loss": loss.detach(),
@@ -77,15 +85,17 @@ class GANLoss(_ScoreLoss):
 
 class CGANLoss(GANLoss):
     """CGAN (eq. 4): the GAN loss with D and G both given the condition ``labels``; every call
-    of D is ``D(x, labels)``. ``labels`` is required."""
+    of D is ``D(x, labels)``. ``labels`` is required; :meth:`discriminator_loss` takes the fakes'
+    own labels as ``fake_labels`` when they were generated from other labels than the real batch's
+    (``D(fake, fake_labels)``; default: ``labels``)."""
 
     name = "cgan"
 
-    def _check_labels(self, labels):
+    def _check_labels(self, labels, name="labels"):
         if labels is None:
-            raise ValueError("labels is required for the cgan loss: D is called as D(x, labels)")
+            raise ValueError(f"{name} is required for the cgan loss: D is called as D(x, labels)")
         if not isinstance(labels, torch.Tensor):
-            raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
+            raise TypeError(f"{name} must be a tensor, got {type(labels).__name__}")
 
 
 class WGANLoss(_ScoreLoss):
@@ -131,7 +141,7 @@ class WGANGPLoss(_ScoreLoss):
     device.
 
     With the functional API the same pattern is
-    ``if step % k == 0: loss = loss + gradient_penalty(D, real, fake, weight=k * gp_weight)``."""
+    ``if step % k == 0: loss = loss + gradient_penalty(D, real, fake, gp_weight=k * gp_weight)``."""
 
     name = "wgan-gp"
     n_critic = 5
@@ -183,7 +193,12 @@ class WGANGPLoss(_ScoreLoss):
             self.gp_step.zero_()
         self._gp_step = None
 
-    def discriminator_loss(self, D, real, fake, labels=None):
+    def discriminator_loss(self, D, real, fake, labels=None, *, alpha=None, generator=None):
+        """``(loss, logs)``: the critic loss plus the penalty at ``x̂ = fake + α (real − fake)``.
+        ``alpha`` (one coefficient per sample, any per-sample shape: (B,), (B, 1, 1, 1), …, or a
+        NumPy array) or ``generator`` (a ``torch.Generator`` that draws α) replay an existing
+        run exactly; both as in :func:`fastgan.functional.gradient_penalty`. A call that skips
+        the penalty (``gp_interval > 1``) ignores them."""
         real_scores = _scores(D, real, labels)
         fake_scores = _scores(D, fake.detach(), labels)
         critic = D if labels is None else (lambda x: D(x, labels))
@@ -191,7 +206,8 @@ class WGANGPLoss(_ScoreLoss):
         weight = self._penalty_weight()
         if weight is not None:
             gp = FG.gradient_penalty(
-                critic, real, fake.detach(), weight=weight, center=self.center, one_sided=self.one_sided
+                critic, real, fake.detach(), gp_weight=weight, center=self.center, one_sided=self.one_sided,
+                alpha=alpha, generator=generator,
             )
         else:
             gp = torch.zeros((), dtype=wgan.dtype, device=wgan.device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import torch
 
@@ -81,10 +82,22 @@ def call(x: torch.Tensor, recon: torch.Tensor, p: int) -> torch.Tensor:
     return fn(x, recon, p)
 
 
-def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int = 1) -> torch.Tensor:
+def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p: int | None = None) -> torch.Tensor:
     """Per-sample ``mean_i |x − AE(x)|^p`` of shape (B,): p = 2 is EBGAN's energy (per-sample
     MSE), p = 1 is BEGAN's L (η = 1). ``p`` is 1 or 2 (an int or an integral float, Python's or
-    NumPy's; not a bool). Public as :func:`fastgan.functional.reconstruction_error`."""
+    NumPy's; not a bool). Public as :func:`fastgan.functional.reconstruction_error`.
+
+    Pass ``p``: no default suits both families. Omitting it still gives p = 1 (fastgan 0.x's
+    default) with a ``DeprecationWarning`` (none while ``torch.compile`` traces)."""
+    if p is None:
+        if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
+            warnings.warn(
+                "fastgan.functional.reconstruction_error without p is deprecated (it uses p=1); pass "
+                "p=1 for BEGAN's L1 error or p=2 for EBGAN's energy (the per-sample MSE)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        p = 1
     p = validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
     return call(inputs, reconstructions, p)
 

@@ -222,13 +222,13 @@ class Trainer(EvaluationMixin, CheckpointMixin):
         dist.all_reduce(means)
         means = means / self.world_size
         k_next, convergence = FG.began_update(logs["k"], means[:1], means[1:], self.loss.gamma, self.loss.lambda_k)
-        self.loss.k.copy_(k_next)
+        self.loss.update_k(k_next)  # this step's update: after_discriminator_step has none left
         logs["convergence"] = convergence
 
     def discriminator_step(self) -> dict[str, torch.Tensor]:
         """One discriminator/critic update: a real batch, a fake batch from G (no gradient to
         G), the loss, backward, the optimiser step, then ``loss.after_discriminator_step`` (WGAN
-        clipping). BEGAN's k is updated inside the loss. Returns 0-dim tensor logs; no host
+        clipping; BEGAN's k update). Returns 0-dim tensor logs; no host
         sync."""
         with fastgan.use_backend(self.backend):
             real, labels = self.data.sample(self.local_batch, self.data_gen)
