@@ -236,3 +236,33 @@ def test_an_exception_in_user_code_propagates_and_state_is_restored():
     with pytest.raises(RuntimeError, match="the user's bug"):
         audit("gan", broken)
     assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
+
+
+def test_fastgan_began_loss_object_passes():
+    """fastgan's BEGANLoss (k as its float64 buffer, updated once per step by
+    after_discriminator_step) agrees with the audit's reference in all three parts."""
+    import fastgan.losses
+
+    obj = fastgan.losses.create("began").double()
+
+    def d_loss(D, real, fake, k):
+        obj.update_k(k)  # the audit's k_t, then this step's loss
+        return obj.discriminator_loss(D, real, fake)[0]
+
+    def k_update(k, D, real, fake):
+        obj.update_k(k)
+        obj.discriminator_loss(D, real, fake)
+        obj.after_discriminator_step(D)
+        return obj.k.clone()
+
+    report = audit("began", d_loss, lambda D, f: obj.generator_loss(D, f)[0], k_update=k_update)
+    assert report.ok, str(report)
+    wrong = fastgan.losses.create("began", gamma=0.75).double()
+
+    def wrong_update(k, D, real, fake):
+        wrong.update_k(k)
+        wrong.discriminator_loss(D, real, fake)
+        wrong.after_discriminator_step(D)
+        return wrong.k.clone()
+
+    assert not audit("began", k_update=wrong_update).ok  # the comparison can fail

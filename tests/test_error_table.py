@@ -157,7 +157,7 @@ def _every_number(value, *, infinite=False):
     """One call per function with numeric hyper-parameters, one of them ``value``."""
     calls = {
         "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, center=value),
-        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=value),
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, gp_weight=value),
         "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=value),
         "lsgan_discriminator_loss": lambda: FG.lsgan_discriminator_loss(S, S, a=value),
         "lsgan_generator_loss": lambda: FG.lsgan_generator_loss(S, c=value),
@@ -330,14 +330,14 @@ CALLS: dict[str, dict[str, object]] = {
     "number-nan": _every_number(math.nan),
     "number-negative": {
         "grad_norm_penalty": lambda: FG.grad_norm_penalty(X, center=-1.0),
-        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, weight=-10.0),
+        "gradient_penalty": lambda: FG.gradient_penalty(critic, X, X, gp_weight=-10.0),
         "r1_penalty": lambda: FG.r1_penalty(critic, X, gamma=-1.0),
         "ebgan_discriminator_loss": lambda: FG.ebgan_discriminator_loss(E, E, margin=-1.0),
         "ebgan_generator_loss": lambda: FG.ebgan_generator_loss(E, _x(B, 8), pt_weight=-0.1),
         "began_update": lambda: FG.began_update(0.0, E, E, lambda_k=-1e-3),
         "clip_weights_": lambda: FG.clip_weights_(LIN, clip_value=-0.01),
         "adversarial_loss": lambda: FG.adversarial_loss(S, S, "hinge", margin=-1.0),
-        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), weight=-1.0),
+        "amp.gradient_penalty": lambda: amp.gradient_penalty(critic, X, X, scaler(), gp_weight=-1.0),
     },
     "number-infinite": _every_number(math.inf, infinite=True),
     "tensor-dtype": _every_tensor_function(lambda t: t.to(torch.float8_e4m3fn)),

@@ -85,7 +85,9 @@ def loss_fn(case: Case, device: str = "cpu") -> Callable[..., torch.Tensor]:
 
     def fn(real, fake, w):
         D = make_d(w)
-        return loss.discriminator_loss(D, real, fake)[0] + loss.generator_loss(D, fake)[0]
+        d_loss = loss.discriminator_loss(D, real, fake)[0]
+        loss.after_discriminator_step(D)  # BEGAN applies its k update here, once per step
+        return d_loss + loss.generator_loss(D, fake)[0]
 
     return fn
 
