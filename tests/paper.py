@@ -131,11 +131,11 @@ def input_gradients(critic, inputs, **critic_kwargs) -> list[torch.Tensor]:
     return grads
 
 
-def gradient_penalty(critic, real, fake, alpha, weight=10.0, center=1.0, one_sided=False,
+def gradient_penalty(critic, real, fake, alpha, gp_weight=10.0, center=1.0, one_sided=False,
                      **critic_kwargs):
     x_hat = interpolate(real, fake, alpha)
     grads = torch.stack(input_gradients(critic, x_hat, **critic_kwargs))
-    return weight * grad_norm_penalty(grads, center, one_sided)
+    return gp_weight * grad_norm_penalty(grads, center, one_sided)
 
 
 def r1_penalty(critic, inputs, gamma=10.0, **critic_kwargs):

@@ -97,8 +97,8 @@ def _calls():
         ("gradient_penalty", "fake", "x", lambda b: FG.gradient_penalty(_critic, x, b)),
         ("gradient_penalty", "alpha", "a", lambda b: FG.gradient_penalty(_critic, x, x, alpha=b)),
         ("r1_penalty", "inputs", "x", lambda b: FG.r1_penalty(_critic, b)),
-        ("reconstruction_error", "inputs", "x", lambda b: FG.reconstruction_error(b, x)),
-        ("reconstruction_error", "reconstructions", "x", lambda b: FG.reconstruction_error(x, b)),
+        ("reconstruction_error", "inputs", "x", lambda b: FG.reconstruction_error(b, x, p=1)),
+        ("reconstruction_error", "reconstructions", "x", lambda b: FG.reconstruction_error(x, b, p=1)),
         ("ebgan_discriminator_loss", "real_energy", "e", lambda b: FG.ebgan_discriminator_loss(b, e, 1.0)),
         ("ebgan_discriminator_loss", "fake_energy", "e", lambda b: FG.ebgan_discriminator_loss(e, b, 1.0)),
         ("ebgan_generator_loss", "fake_energy", "e", lambda b: FG.ebgan_generator_loss(b, emb)),
@@ -194,7 +194,7 @@ def test_meta_and_fake_tensors_pass_the_checks():
         s, e, x, emb = torch.empty(B, 1), torch.empty(B), torch.empty(B, 3, 4), torch.empty(B, 8)
         outs = [
             FG.gan_discriminator_loss(s, s), FG.lsgan_generator_loss(s), FG.grad_norm_penalty(x),
-            FG.pulling_away_term(emb), FG.ebgan_generator_loss(e, emb), FG.reconstruction_error(x, x),
+            FG.pulling_away_term(emb), FG.ebgan_generator_loss(e, emb), FG.reconstruction_error(x, x, p=1),
             FG.interpolate(x, x, e), FG.began_update(0.5, e, e)[0],
         ]
     assert all(type(o).__name__ == "FakeTensor" for o in outs)

@@ -359,8 +359,8 @@ def test_wgan_gp_loss_object_uses_its_center_and_one_sided_penalty(center, one_s
     torch.manual_seed(123)
     d_loss, logs = loss.discriminator_loss(D, real, fake)
     critic = paper.wgan_critic_loss(D64(real.double()), D64(fake.double()))
-    gp = paper.gradient_penalty(D64, real, fake, alpha, weight=7.0, center=center, one_sided=one_sided)
-    default_gp = paper.gradient_penalty(D64, real, fake, alpha, weight=7.0)
+    gp = paper.gradient_penalty(D64, real, fake, alpha, gp_weight=7.0, center=center, one_sided=one_sided)
+    default_gp = paper.gradient_penalty(D64, real, fake, alpha, gp_weight=7.0)
     torch.testing.assert_close(logs["gp"].double(), gp, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(d_loss.double(), critic + gp, rtol=1e-5, atol=1e-7)
     assert not torch.isclose(gp, default_gp, rtol=1e-3)  # the test can tell them apart

@@ -231,7 +231,8 @@ def _autoencoder_pair(shape, seed):
 @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (1, 7), (5, 2, 3)], ids=str)
 def test_reconstruction_error_default_is_l1(shape):
     x, r = _autoencoder_pair(shape, 7)
-    out = F.reconstruction_error(x, r)
+    with pytest.warns(DeprecationWarning, match="pass p=1"):  # the deprecated default: p = 1
+        out = F.reconstruction_error(x, r)
     assert out.shape == (shape[0],)
     assert_close(out, paper.reconstruction_error(x, r, p=1), **TOL)
     assert _differs(paper.reconstruction_error(x, r, p=2).sum(), out.sum())
@@ -246,8 +247,8 @@ def test_began_losses_use_l1_not_mse(k):
     r_fake.requires_grad_(True)
     k_t = torch.tensor(k, dtype=F64)
 
-    real_err = F.reconstruction_error(x_real, r_real)
-    fake_err = F.reconstruction_error(x_fake, r_fake)
+    real_err = F.reconstruction_error(x_real, r_real, p=1)
+    fake_err = F.reconstruction_error(x_fake, r_fake, p=1)
     d_loss = F.began_discriminator_loss(real_err, fake_err, k_t)
     g_loss = F.began_generator_loss(fake_err)
     k_next, conv = F.began_update(k_t, real_err, fake_err, lambda_k=0.1)
