@@ -7,12 +7,11 @@ with or without AMP loss scaling. Internal: the public functions are
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
+from fastgan import _deprecation as deprecation
 from fastgan import _validation as v
 from fastgan import backends
 from fastgan.ops.grad_norm_penalty import call as norm_penalty
@@ -107,12 +106,7 @@ def renamed_weight(gp_weight: object, critic_kwargs: dict, function: str) -> tup
     weight = critic_kwargs.pop("weight")
     if gp_weight != 10.0:
         raise TypeError(f"{function} got gp_weight and its deprecated name weight; pass gp_weight only")
-    if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
-        warnings.warn(
-            f"{function}(weight=...) is deprecated; pass gp_weight=... (the loss objects' name)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
+    deprecation.warn(f"{function}(weight=...) is deprecated; pass gp_weight=... (the loss objects' name)", 3)
     return weight, "weight"
 
 

@@ -26,13 +26,13 @@ backend selected by :func:`fastgan.use_backend`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
+from fastgan import _deprecation as deprecation
 from fastgan import _mistakes, _penalties
 from fastgan import _validation as v
 from fastgan.ops import adversarial_loss as _adversarial_loss_op
@@ -150,13 +150,10 @@ def clip_weights_(parameters: nn.Module | torch.Tensor | Iterable[torch.Tensor],
 def gradient_norm_penalty(grads: torch.Tensor, center: float = 1.0, one_sided: bool = False) -> torch.Tensor:
     """Deprecated name of :func:`grad_norm_penalty` (the operator's one name); it will be removed
     in the next release."""
-    if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
-        warnings.warn(
-            "fastgan.functional.gradient_norm_penalty is deprecated and will be removed in the next "
-            "release; use fastgan.functional.grad_norm_penalty (the same function)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+    deprecation.warn(
+        "fastgan.functional.gradient_norm_penalty is deprecated and will be removed in the next "
+        "release; use fastgan.functional.grad_norm_penalty (the same function)"
+    )
     return grad_norm_penalty(grads, center, one_sided)
 
 

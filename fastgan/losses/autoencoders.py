@@ -3,12 +3,12 @@ its k state, kept in float32 or float64). See :mod:`fastgan.losses`."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from fastgan import _deprecation as deprecation
 from fastgan import _validation as v
 from fastgan import functional as FG
 from fastgan.losses.base import GANLossBase
@@ -206,15 +206,13 @@ class BEGANLoss(GANLossBase):
         the update still pending from the previous call, applied now."""
         if self._pending_k is None or self._explicit_updates:
             return
-        if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
-            warnings.warn(
-                "BEGANLoss: the update of k computed by the previous discriminator_loss call was still "
-                "pending and is applied now, as fastgan 0.x did inside every discriminator_loss call "
-                "(deprecated): call loss.after_discriminator_step(D) (or loss.update_k()) once after "
-                "each discriminator step",
-                DeprecationWarning,
-                stacklevel=3,
-            )
+        deprecation.warn(
+            "BEGANLoss: the update of k computed by the previous discriminator_loss call was still "
+            "pending and is applied now, as fastgan 0.x did inside every discriminator_loss call "
+            "(deprecated): call loss.after_discriminator_step(D) (or loss.update_k()) once after "
+            "each discriminator step",
+            3,
+        )
         with torch.no_grad():
             self.k.copy_(self._pending_k)
         self._pending_k = None

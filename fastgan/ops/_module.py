@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import sys
 import types
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+
+from fastgan import _deprecation as deprecation
 
 
 class OperatorModule:
@@ -42,14 +43,11 @@ class OperatorModule:
 
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         function = self._fastgan_function
-        if not torch.compiler.is_compiling():
-            warnings.warn(
-                f"calling {self.__name__}(...) is deprecated and will stop working in the next release: "
-                f"{self.__name__} is the operator's module; call fastgan.functional.{function.__name__}(...) "
-                "instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        deprecation.warn(
+            f"calling {self.__name__}(...) is deprecated and will stop working in the next release: "
+            f"{self.__name__} is the operator's module; call fastgan.functional.{function.__name__}(...) "
+            "instead"
+        )
         renames = self._fastgan_renames
         if renames:
             kwargs = {renames.get(k, k): val for k, val in kwargs.items()}

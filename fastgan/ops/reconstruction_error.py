@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import torch
 
+from fastgan import _deprecation as deprecation
 from fastgan import _validation as v
 from fastgan import backends
 from fastgan.ops import _autograd, _layout, _module
@@ -90,13 +90,10 @@ def reconstruction_error(inputs: torch.Tensor, reconstructions: torch.Tensor, p:
     Pass ``p``: no default suits both families. Omitting it still gives p = 1 (fastgan 0.x's
     default) with a ``DeprecationWarning`` (none while ``torch.compile`` traces)."""
     if p is None:
-        if not torch.compiler.is_compiling():  # torch.compile cannot trace warnings.warn
-            warnings.warn(
-                "fastgan.functional.reconstruction_error without p is deprecated (it uses p=1); pass "
-                "p=1 for BEGAN's L1 error or p=2 for EBGAN's energy (the per-sample MSE)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        deprecation.warn(
+            "fastgan.functional.reconstruction_error without p is deprecated (it uses p=1); pass "
+            "p=1 for BEGAN's L1 error or p=2 for EBGAN's energy (the per-sample MSE)"
+        )
         p = 1
     p = validate(inputs, reconstructions, p, names=("inputs", "reconstructions", "p"))
     return call(inputs, reconstructions, p)
