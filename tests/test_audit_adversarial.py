@@ -209,6 +209,7 @@ WRONG = {
     "saturating-g": ("gan", dict(g_loss=gan_g_saturating)),
     "wgan-no-clip": ("wgan", dict(d_loss=wgan_d, clip=wgan_clip_rebinds)),
     "wgan-other-c": ("wgan", dict(clip=wgan_clip_other_c)),
+    "gp-missing": ("wgan-gp", dict(d_loss=wgan_d)),  # the WGAN critic loss, no penalty
     "gp-batch-norm": ("wgan-gp", dict(d_loss=gp_d(norm="batch"))),
     "gp-pixel-norm": ("wgan-gp", dict(d_loss=gp_d(norm="pixel"))),
     "gp-axis-norm": ("wgan-gp", dict(d_loss=gp_d(norm="axis"))),

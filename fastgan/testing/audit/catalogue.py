@@ -63,6 +63,9 @@ CATALOGUE: tuple[Entry, ...] = (
           "WGAN critic weights clipped to another c",
           "docs/design.md §1, eq. 5: clip every critic weight to [−c, c] with the c you meant (0.01 in the paper)",
           "clamp every parameter to [−c, c] with the intended c (fastgan.functional.clip_weights_(D, c))"),
+    Entry("gp-missing", ("wgan-gp",), ("d",),
+          "WGAN-GP critic loss without its gradient penalty", _GP_PAPER,
+          "add the penalty: + fastgan.functional.gradient_penalty(D, real, fake) (λ = 10)"),
     Entry("gp-batch-norm", ("wgan-gp",), ("d",),
           "gradient-penalty norm over the whole batch instead of per sample", _GP_PAPER,
           "take the norm per sample: grad.flatten(1).norm(2, dim=1)"),
@@ -131,6 +134,9 @@ EXCLUSIVE: tuple[frozenset[str], ...] = (
     frozenset({"gp-batch-norm", "gp-pixel-norm", "gp-axis-norm", "gp-sqrt-nan"}),  # the penalty's norm
     frozenset({"cgan-mse", "bce-on-sigmoid"}),  # the adversarial criterion
     frozenset({"wgan-no-clip", "wgan-other-c"}),  # the clip
+    # no penalty: nothing of the penalty's can depart as well
+    *(frozenset({"gp-missing", other}) for other in ("gp-batch-norm", "gp-pixel-norm", "gp-axis-norm", "gp-one-eps",
+                                                    "gp-sidedness", "gp-leak", "gp-no-create-graph", "gp-sqrt-nan")),
 )
 """Entries that replace the same piece of a loss: a combination the audit tries holds at most one
 of each group (two of them would be one of them: the recipes apply only one)."""

@@ -1,7 +1,7 @@
 """The audit's probe networks and batches: small, seeded, float64 (docs/audit.md, "Probes").
 
 Every probe is built to separate departures of the catalogue: large logits (|x| ≥ 40, where
-a sigmoid rounds to 0 or 1 even in float64), gradient norms far below and around 1, a sample whose
+a sigmoid rounds to 0 or 1 even in float64), gradient norms far below, around and far above 1, a sample whose
 gradient is exactly 0, fake energies on both sides of EBGAN's margin, an all-zero embedding, and
 BEGAN's k at 0 and 1 with a balance pushing it out of [0, 1].
 """
@@ -133,6 +133,12 @@ def _adversarial_probes(gen, family):
             tiny.skip.weight.mul_(1e-3)
         probes.append(Probe("tiny norms", "every per-sample gradient norm ≈ 1e-3 (one- vs two-sided)", tiny, real, fake,
                             extra={"nonfinite": _TINY_NORMS}))
+        large = ProbeCritic(feats, scale=30.0).to(DTYPE)
+        large.load_state_dict(D.state_dict())
+        with torch.no_grad():
+            large.skip.weight.mul_(30.0)
+        probes.append(Probe("large norms", "every per-sample gradient norm well above 1 (a one-sided penalty is active)",
+                            large, real, fake))
         with torch.no_grad():  # every first-layer weight positive: a negative sample has all units dead
             D_relu.l1.weight.abs_()
             D_relu.l1.bias.zero_()

@@ -122,7 +122,7 @@ def d_loss(family, flags, hp, D, real, fd, fp, labels=None, k=None, eps=None):
             loss = FG.wgan_critic_loss(r, f)
         if "d-averaged" in flags:
             loss = loss / 2
-        if family == "wgan-gp":
+        if family == "wgan-gp" and "gp-missing" not in flags:
             loss = loss + _penalty(D, real, fp, labels, eps, hp, flags)
         return loss
     if family == "ebgan":
