@@ -238,10 +238,17 @@ template <typename T, typename F, typename G> Acc<T> reduce(int64_t n, const F& 
   for (int w = 0; w < W; ++w) s += lanes[w];
   return s + tail;
 }
+// bf16 / fp16 on AVX2: the shipped loops of csrc/cpu/loops_vec.cpp (namespace lowp there, the same
+// code as below), so the table measures what fastgan runs
+template <typename T>
+constexpr bool kShipped = at::vec::is_reduced_floating_point_v<T>;
 template <typename T> inline Acc<T> at(const T* p, int64_t i) { return static_cast<Acc<T>>(p[i]); }
 
 // sum_squares / scale accumulate in fp64 (grad_norm_penalty): fp32 vectors widened
 template <typename T> double sum_squares(const T* x, int64_t n) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::sum_squares_vec<T, double>(x, n);
+#endif
   if constexpr (std::is_same_v<T, double>) {
     return reduce<T>(n, [&](int64_t i, auto& s0, auto& s1) { FV<T> a, b; load2(x + i, a, b); s0 = s0 + a * a; s1 = s1 + b * b; },
                      [&](int64_t i) { return x[i] * x[i]; });
@@ -269,6 +276,9 @@ template <typename T> double sum_squares(const T* x, int64_t n) {
   }
 }
 template <typename T> void scale(const T* x, T* out, double s, int64_t n) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::scale_vec<T, double>(x, out, s, n);
+#endif
   using D = Vectorized<double>;
   constexpr int64_t W = kW<T>;
   int64_t i = 0;
@@ -287,6 +297,9 @@ template <typename T> void scale(const T* x, T* out, double s, int64_t n) {
 }
 
 template <typename T> Acc<T> rec_sum(const T* x, const T* r, int64_t n, int p) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::sum_abs_pow_diff_vec<T, float>(x, r, n, p);
+#endif
   const auto body = [&](auto pc) {
     constexpr int P = decltype(pc)::value;
     return reduce<T>(
@@ -304,6 +317,9 @@ template <typename T> Acc<T> rec_sum(const T* x, const T* r, int64_t n, int p) {
 }
 
 template <typename T> void rec_grad(const T* x, const T* r, T* dx, T* dr, Acc<T> s, int64_t n, int p) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::rec_grad_vec<T, float>(x, r, dx, dr, s, n, p);
+#endif
   using V = FV<T>;
   int64_t i = 0;
   for (; i + 2 * kW<T> <= n; i += 2 * kW<T>) {
@@ -322,6 +338,9 @@ template <typename T> void rec_grad(const T* x, const T* r, T* dx, T* dr, Acc<T>
 }
 
 template <typename T> void lerp(const T* real, const T* fake, T* out, Acc<T> a, int64_t n) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::lerp_vec<T, float>(real, fake, out, a, n);
+#endif
   int64_t i = 0;
   for (; i + 2 * kW<T> <= n; i += 2 * kW<T>) {
     FV<T> ra, rb, fa, fb;
@@ -333,6 +352,9 @@ template <typename T> void lerp(const T* real, const T* fake, T* out, Acc<T> a, 
 }
 
 template <typename T> void lerp_grad(const T* g, T* dreal, T* dfake, Acc<T> a, int64_t n) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::lerp_grad_vec<T, float>(g, dreal, dfake, a, n);
+#endif
   int64_t i = 0;
   for (; i + 2 * kW<T> <= n; i += 2 * kW<T>) {
     FV<T> va, vb;
@@ -348,6 +370,9 @@ template <typename T> void lerp_grad(const T* g, T* dreal, T* dfake, Acc<T> a, i
 
 template <typename T>
 Acc<T> lerp_backward(const T* g, const T* real, const T* fake, T* dreal, T* dfake, Acc<T> a, int64_t n) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::lerp_backward_vec<T, float>(g, real, fake, dreal, dfake, a, n);
+#endif
   return reduce<T>(
       n,
       [&](int64_t i, auto& s0, auto& s1) {
@@ -369,6 +394,9 @@ Acc<T> lerp_backward(const T* g, const T* real, const T* fake, T* dreal, T* dfak
 }
 
 template <int K, bool REAL, typename T> Acc<T> adv_sum(const T* x, int64_t n, Acc<T> t, Acc<T> m) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::adv_sum_vec<K, REAL, T, float>(x, n, t, m);
+#endif
   return reduce<T>(
       n,
       [&](int64_t i, auto& s0, auto& s1) {
@@ -381,6 +409,9 @@ template <int K, bool REAL, typename T> Acc<T> adv_sum(const T* x, int64_t n, Ac
 }
 
 template <int K, bool REAL, typename T> void adv_grad(const T* x, T* dx, Acc<T> s, int64_t n, Acc<T> t, Acc<T> m) {
+#ifndef FASTGAN_BENCH_BASE
+  if constexpr (kShipped<T>) return loops::adv_grad_vec<K, REAL, T, float>(x, dx, s, n, t, m);
+#endif
   using V = FV<T>;
   int64_t i = 0;
   for (; i + 2 * kW<T> <= n; i += 2 * kW<T>) {
