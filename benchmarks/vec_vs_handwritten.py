@@ -9,9 +9,15 @@ case: the median time per element of each version over the rounds, and the ratio
 hand-written (median of the per-round ratios, with their 10th-90th percentile range). The whole
 comparison runs ``--sessions`` times, so the table also shows how much a median moves between
 sessions on a shared machine. Each case's results are checked first: the two versions against each
-other and, for fp32, both against the fp64 loop (the largest relative error is printed).
+other and, for fp32 (bf16, fp16), both against the fp64 loop (the largest relative error is printed).
+
+``--variant lowp`` times bf16 and fp16 inputs on AVX2 instead (the shipped Vectorized loops of
+loops_vec.cpp's namespace lowp against loops.h's AVX2 variants); ``--variant base`` compiles the
+benchmark a second time without -mavx2 and times fp32 and fp64 at the baseline ISA (loops.h's
+baseline variants against the same loops on Vectorized's DEFAULT capability, the .cpp's gv).
 
     python benchmarks/vec_vs_handwritten.py [--rounds 15] [--ms 8] [--sessions 2] [--out FILE.md] [--only LOOP]
+                                            [--variant avx2|lowp|base]
 
 Not part of the test suite; nothing here asserts on a time.
 """
