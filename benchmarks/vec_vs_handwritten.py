@@ -9,9 +9,15 @@ case: the median time per element of each version over the rounds, and the ratio
 hand-written (median of the per-round ratios, with their 10th-90th percentile range). The whole
 comparison runs ``--sessions`` times, so the table also shows how much a median moves between
 sessions on a shared machine. Each case's results are checked first: the two versions against each
-other and, for fp32, both against the fp64 loop (the largest relative error is printed).
+other and, for fp32 (bf16, fp16), both against the fp64 loop (the largest relative error is printed).
+
+``--variant lowp`` times bf16 and fp16 inputs on AVX2 instead (the shipped Vectorized loops of
+loops_vec.cpp's namespace lowp against loops.h's AVX2 variants); ``--variant base`` compiles the
+benchmark a second time without -mavx2 and times fp32 and fp64 at the baseline ISA (loops.h's
+baseline variants against the same loops on Vectorized's DEFAULT capability, the .cpp's gv).
 
     python benchmarks/vec_vs_handwritten.py [--rounds 15] [--ms 8] [--sessions 2] [--out FILE.md] [--only LOOP]
+                                            [--variant avx2|lowp|base]
 
 Not part of the test suite; nothing here asserts on a time.
 """
@@ -33,6 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("bce", "wgan", "lsgan", "hinge", "margin")  # the order of csrc/common/terms.h
 SIZES = (100_000, 4_000_000)
 DTYPES = (torch.float32, torch.float64)
+# --variant: which comparison. avx2: the shipped loops_vec.cpp against loops.h's AVX2 variants, fp32
+# and fp64; lowp: bf16 / fp16 inputs on AVX2 (Vectorized loading through load_to_float, in the .cpp's
+# gv namespace) against loops.h's AVX2 variants; base: fp32 / fp64 at the baseline ISA (no -mavx2),
+# loops.h's baseline variants against gv on Vectorized's DEFAULT capability.
+VARIANTS = {"avx2": DTYPES, "lowp": (torch.bfloat16, torch.float16), "base": DTYPES}
 # (operator, loop): the forward and backward loops of each operator
 LOOPS = [
     ("grad_norm_penalty", "sum_squares"),
@@ -48,13 +59,20 @@ LOOPS = [
      for loop in ("adv_sum", "adv_grad")]
 
 
-def build():
+def build(base: bool = False):
     """The benchmark extension: both versions of every loop, compiled for AVX2 (the Vectorized side
-    is mostly fastgan's own csrc/cpu/loops_vec.cpp)."""
-    flags = ["-O3", "-mavx2", "-mfma", "-ffp-contract=off", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+    is mostly fastgan's own csrc/cpu/loops_vec.cpp); with ``base``, compiled for the baseline ISA
+    (no -mavx2: loops.h's baseline variants against Vectorized's DEFAULT capability)."""
+    if base:
+        flags = ["-O3", "-ffp-contract=off", "-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT",
+                 "-DFASTGAN_BENCH_BASE"]
+        sources = [str(ROOT / "benchmarks" / "vec_vs_handwritten.cpp")]
+    else:
+        flags = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+        sources = [str(ROOT / "benchmarks" / "vec_vs_handwritten.cpp"), str(ROOT / "csrc" / "cpu" / "loops_vec.cpp")]
     return cpp_extension.load(
-        name="fastgan_vec_bench",
-        sources=[str(ROOT / "benchmarks" / "vec_vs_handwritten.cpp"), str(ROOT / "csrc" / "cpu" / "loops_vec.cpp")],
+        name="fastgan_vec_bench_base" if base else "fastgan_vec_bench",
+        sources=sources,
         extra_include_paths=[str(ROOT / "csrc" / "cpu")],
         extra_cflags=flags,
         verbose=False,
@@ -64,8 +82,9 @@ def build():
 class Case:
     """One loop at one dtype and size, with its inputs and outputs."""
 
-    def __init__(self, op: str, loop: str, dtype: torch.dtype, n: int, seed: int = 0):
+    def __init__(self, op: str, loop: str, dtype: torch.dtype, n: int, seed: int = 0, generic: bool = False):
         self.op, self.dtype, self.n = op, dtype, n
+        self.fn = "run_generic" if generic else "run"
         parts = loop.split(":")
         self.loop = parts[0]
         self.kind = KINDS.index(parts[1]) if len(parts) > 1 else 0
@@ -78,7 +97,7 @@ class Case:
 
     def call(self, ext, vec: bool, reps: int = 1, inputs=None, outputs=None):
         ins, outs = inputs or self.inputs, outputs or self.outputs
-        return ext.run(self.loop, vec, self.kind, self.real, *ins, *outs, reps)
+        return getattr(ext, self.fn)(self.loop, vec, self.kind, self.real, *ins, *outs, reps)
 
 
 def _rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
@@ -88,8 +107,8 @@ def _rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def check(ext, case: Case) -> str:
-    """The largest relative difference of each version from the fp64 loop (fp32) or from the other
-    version (fp64), over the returned value and the written outputs."""
+    """The largest relative difference of each version from the fp64 loop (fp32, bf16, fp16) or from
+    the other version (fp64), over the returned value and the written outputs."""
     results = {}
     for vec in (False, True):
         outs = [torch.zeros_like(o) for o in case.outputs]
@@ -144,11 +163,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     ap.add_argument("--machine", default="2-core AMD EPYC VM, shared")
     ap.add_argument("--only", default=None, help="only the loops whose name contains this (e.g. lerp)")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="avx2",
+                    help="avx2: fp32/fp64 on AVX2 (shipped loops_vec.cpp); lowp: bf16/fp16 on AVX2; "
+                    "base: fp32/fp64 at the baseline ISA against Vectorized's DEFAULT capability")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    ext = build()
-    cases = [Case(op, loop, dt, n) for dt in DTYPES for n in SIZES for op, loop in LOOPS
-             if args.only is None or args.only in loop]
+    ext = build(base=args.variant == "base")
+    generic = args.variant != "avx2"
+    cases = [Case(op, loop, dt, n, generic=generic) for dt in VARIANTS[args.variant] for n in SIZES
+             for op, loop in LOOPS if args.only is None or args.only in loop]
     checks = {id(c): check(ext, c) for c in cases}
     reps = {id(c): calibrate(ext, c, args.ms) for c in cases}
     rng = random.Random(0)
@@ -160,10 +183,11 @@ def main(argv=None) -> int:
         f"Machine: {args.machine} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, one thread. Made by `python benchmarks/vec_vs_handwritten.py "
         f"--rounds {args.rounds} --ms {args.ms:g} --sessions {args.sessions}"
-        + (f" --only {args.only}" if args.only else "") + f"`: {args.rounds} interleaved rounds "
+        + (f" --only {args.only}" if args.only else "")
+        + (f" --variant {args.variant}" if args.variant != "avx2" else "") + f"`: {args.rounds} interleaved rounds "
         f"per session, {args.sessions} sessions; ns/elem = median time per element; vec/hand = median of "
         "the per-round ratios (below 1: Vectorized is faster), [p10, p90] of those ratios in brackets, one "
-        "column per session. Errors: largest relative difference from the fp64 loop (fp32 rows) or "
+        "column per session. Errors: largest relative difference from the fp64 loop (fp32, bf16, fp16 rows) or "
         "between the two versions (fp64 rows).",
         "",
         "| operator | loop | dtype | n | hand ns/elem | vec ns/elem | "

@@ -9,10 +9,12 @@
 // thread count, only (within the last bits) on the instruction set. The element-wise terms are
 // terms.h's formulas (csrc/common/terms.h), written once; this file supplies their primitives for
 // its vectors (terms::Math<Vec<float>>: Cephes exp / log1p). On an AVX2 CPU most fp32 and fp64
-// loops run at::vec::Vectorized code instead (csrc/cpu/loops_vec.cpp, the `_vec` variants below);
-// the hand-written vector code runs on an AVX2 CPU where it wins (sum_squares, the fp32 bce sum,
-// scale with fp32 input) and for bf16 / fp16, and everywhere on a CPU without AVX2. Which loop uses
-// which code, measured: benchmarks/results/cpu-vec-vs-handwritten.md.
+// loops run at::vec::Vectorized code instead (csrc/cpu/loops_vec.cpp, the `_vec` variants below),
+// and so do most bf16 / fp16 loops; the hand-written vector code runs on an AVX2 CPU where it wins
+// (fp32 sum_squares, the fp32 bce sum, scale with fp32 input; for bf16 the adversarial sums and
+// the wgan / margin-real gradients), and everywhere on a CPU without AVX2 (where Vectorized's
+// DEFAULT capability loses most loops). Which loop uses which code, measured:
+// benchmarks/results/cpu-vec-vs-handwritten.md.
 #pragma once
 
 #include "simd.h"
@@ -332,7 +334,7 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
 //
 // Each loop has a baseline and an AVX2 variant of the code above (name_base, name_avx2) and may
 // have a third, name_vec: the same loop with at::vec::Vectorized (AVX2, Sleef exp / log1p), in
-// csrc/cpu/loops_vec.cpp, for fp32 and fp64 inputs (scalar_t == acc_t). The dispatcher `name`
+// csrc/cpu/loops_vec.cpp, for fp32 and fp64 inputs (scalar_t == acc_t) and bf16 / fp16 inputs. The dispatcher `name`
 // takes name_vec on an AVX2 CPU where the loop's condition VEC holds, else name_avx2 on an AVX2
 // CPU, else name_base. Which loop uses which code, and why (measured):
 // benchmarks/results/cpu-vec-vs-handwritten.md.
@@ -356,6 +358,11 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
 template <typename scalar_t, typename acc_t>
 constexpr bool kVecTypes = FASTGAN_HAVE_VEC_AVX2 && std::is_same_v<scalar_t, acc_t> &&
                            (std::is_same_v<acc_t, float> || std::is_same_v<acc_t, double>);
+// bf16 or fp16 in (loops_vec.cpp instantiates these with fp32 accumulation, and with fp64 for
+// sum_squares and scale)
+template <typename scalar_t>
+constexpr bool kVecLowp = FASTGAN_HAVE_VEC_AVX2 &&
+                          (std::is_same_v<scalar_t, c10::BFloat16> || std::is_same_v<scalar_t, c10::Half>);
 
 #define FASTGAN_MULTIVERSION(ret, name, params, args, VEC)                                              \
   template <typename scalar_t, typename acc_t>                                                          \
@@ -376,24 +383,26 @@ constexpr bool kVecTypes = FASTGAN_HAVE_VEC_AVX2 && std::is_same_v<scalar_t, acc
     return cpu_has_avx2() ? name##_avx2<scalar_t, acc_t> args : name##_base<scalar_t, acc_t> args;      \
   }
 
-// sum_squares: the hand-written loop wins (fp32 in, fp64 sums: Vectorized converts through memory)
-FASTGAN_MULTIVERSION(acc_t, sum_squares, (const scalar_t* x, int64_t n), (x, n), false)
-// scale: Vectorized for fp64; fp32 in with an fp64 factor keeps the hand-written loop
+// sum_squares: the hand-written loop wins for fp32 in (fp64 sums: Vectorized converts through
+// memory); Vectorized for bf16 / fp16 in (its conversions beat the element-wise ones)
+FASTGAN_MULTIVERSION(acc_t, sum_squares, (const scalar_t* x, int64_t n), (x, n),
+                     (kVecLowp<scalar_t> && std::is_same_v<acc_t, double>))
+// scale: Vectorized for fp64, bf16 and fp16; fp32 in with an fp64 factor keeps the hand-written loop
 FASTGAN_MULTIVERSION(void, scale, (const scalar_t* x, scalar_t* out, acc_t s, int64_t n), (x, out, s, n),
-                     (kVecTypes<scalar_t, acc_t> && std::is_same_v<acc_t, double>))
+                     ((kVecTypes<scalar_t, acc_t> || kVecLowp<scalar_t>) && std::is_same_v<acc_t, double>))
 FASTGAN_MULTIVERSION(acc_t, sum_abs_pow_diff, (const scalar_t* x, const scalar_t* r, int64_t n, int p), (x, r, n, p),
-                     (kVecTypes<scalar_t, acc_t>))
+                     (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
 FASTGAN_MULTIVERSION(void, rec_grad,
                      (const scalar_t* x, const scalar_t* r, scalar_t* dx, scalar_t* dr, acc_t s, int64_t n, int p),
-                     (x, r, dx, dr, s, n, p), (kVecTypes<scalar_t, acc_t>))
+                     (x, r, dx, dr, s, n, p), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
 FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n),
-                     (real, fake, out, a, n), (kVecTypes<scalar_t, acc_t>))
+                     (real, fake, out, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
 FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
-                     (g, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t>))
+                     (g, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
 FASTGAN_MULTIVERSION(acc_t, lerp_backward,
                      (const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal, scalar_t* dfake,
                       acc_t a, int64_t n),
-                     (g, real, fake, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t>))
+                     (g, real, fake, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
 
 #define FASTGAN_MULTIVERSION_KIND(ret, name, params, args, VEC)                                     \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
@@ -415,15 +424,23 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
                           : name##_base<K, REAL, scalar_t, acc_t> args;                             \
   }
 
-// Σ t(x_i): Vectorized except the fp32 bce sum, where the hand-written Cephes exp / log1p win;
-// fp64 has no hand-written vector math (libm per element)
+// Σ t(x_i): Vectorized except the fp32 bce sum, where the hand-written Cephes exp / log1p win, and
+// bf16 (the hand-written loop wins by 1-22%: bf16 -> fp32 is a shift GCC vectorises); fp64 has no
+// hand-written vector math (libm per element); fp16: Vectorized (F16C conversions)
 FASTGAN_MULTIVERSION_KIND(acc_t, adv_sum, (const scalar_t* x, int64_t n, acc_t target, acc_t margin),
                           (x, n, target, margin),
-                          (kVecTypes<scalar_t, acc_t> && (std::is_same_v<acc_t, double> || K != terms::kBCE)))
-// dx_i = s · t'(x_i): Vectorized for every kind
+                          ((kVecTypes<scalar_t, acc_t> && (std::is_same_v<acc_t, double> || K != terms::kBCE)) ||
+                           (kVecLowp<scalar_t> && std::is_same_v<scalar_t, c10::Half> &&
+                            std::is_same_v<acc_t, float>)))
+// dx_i = s · t'(x_i): Vectorized for every kind, except for bf16 in the kinds whose derivative
+// does not depend on x on that side (wgan, margin's real side), where the hand-written loop
+// matches or wins
 FASTGAN_MULTIVERSION_KIND(void, adv_grad, (const scalar_t* x, scalar_t* dx, acc_t s, int64_t n, acc_t target,
                                            acc_t margin),
-                          (x, dx, s, n, target, margin), (kVecTypes<scalar_t, acc_t>))
+                          (x, dx, s, n, target, margin),
+                          (kVecTypes<scalar_t, acc_t> ||
+                           (kVecLowp<scalar_t> && std::is_same_v<acc_t, float> &&
+                            (std::is_same_v<scalar_t, c10::Half> || (K != terms::kWGAN && !(K == terms::kMargin && REAL))))))
 
 #undef FASTGAN_MULTIVERSION_KIND
 #undef FASTGAN_MULTIVERSION
