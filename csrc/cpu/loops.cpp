@@ -14,7 +14,9 @@ bool detect_avx2() {
   if (off != nullptr && std::strcmp(off, "1") == 0) return false;
 #if FASTGAN_HAVE_AVX2_VARIANT
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
+  // loops_vec.cpp is compiled for avx2, fma and f16c (Vectorized's fp16 loads): all three, or
+  // the baseline variants (every AVX2 CPU made has the other two; this makes sure).
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #else
   return false;
 #endif
