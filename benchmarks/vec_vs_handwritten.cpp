@@ -178,20 +178,7 @@ std::tuple<double, double> run(const std::string& loop, bool vec, int64_t kind, 
 #else
 #define HAND(name) name##_base
 #endif
-namespace fastgan {
-namespace terms {  // loops_vec.cpp's primitives (the same definition as there)
-template <typename T>
-struct Math<at::vec::Vectorized<T>> : GenericMath<Math<at::vec::Vectorized<T>>, at::vec::Vectorized<T>, T> {
-  typedef at::vec::Vectorized<T> V;
-  static V splat(T c) { return V(c); }
-  static V select(const V& mask, const V& a, const V& b) { return V::blendv(b, a, mask); }
-  static V neg(const V& x) { return x.neg(); }
-  static V abs(const V& x) { return x.abs(); }
-  static V exp(const V& x) { return x.exp(); }
-  static V log1p(const V& x) { return x.log1p(); }
-};
-}  // namespace terms
-}  // namespace fastgan
+#include "vec_math.h"  // loops_vec.cpp's primitives, terms::Math for Vectorized
 
 namespace gv {
 template <typename T>

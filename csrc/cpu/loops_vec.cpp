@@ -44,22 +44,9 @@
 #include <ATen/cpu/vec/vec.h>
 #include <ATen/cpu/vec/functional.h>  // load_to_float / convert_from_float (bf16, fp16)
 
-// The math primitives of terms.h (terms::Math) for Vectorized: comparisons give lane masks,
-// blendv selects with them; exp and log1p are Sleef's (u10).
-namespace fastgan {
-namespace terms {
-template <typename T>
-struct Math<at::vec::Vectorized<T>> : GenericMath<Math<at::vec::Vectorized<T>>, at::vec::Vectorized<T>, T> {
-  typedef at::vec::Vectorized<T> V;
-  static V splat(T c) { return V(c); }
-  static V select(const V& mask, const V& a, const V& b) { return V::blendv(b, a, mask); }
-  static V neg(const V& x) { return x.neg(); }
-  static V abs(const V& x) { return x.abs(); }
-  static V exp(const V& x) { return x.exp(); }
-  static V log1p(const V& x) { return x.log1p(); }
-};
-}  // namespace terms
+#include "vec_math.h"  // terms::Math for Vectorized
 
+namespace fastgan {
 namespace cpu {
 namespace loops {
 
