@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace fastgan {
@@ -267,7 +268,7 @@ FASTGAN_INLINE Vec<float> vlog1p_01(Vec<float> u) {
 }  // namespace cpu
 
 // The math primitives of terms.h (terms::Math) for the GCC vectors: comparisons give lane masks
-// that the vector ?: selects with; abs keeps NaN (and -0) as they are.
+// that the vector ?: selects with; abs clears the sign bit (NaN stays NaN).
 namespace terms {
 template <typename acc_t>
 struct VecMath : GenericMath<Math<cpu::loops::Vec<acc_t>>, cpu::loops::Vec<acc_t>, acc_t> {
@@ -278,7 +279,14 @@ struct VecMath : GenericMath<Math<cpu::loops::Vec<acc_t>>, cpu::loops::Vec<acc_t
     return m ? a : b;
   }
   static FASTGAN_INLINE V neg(V x) { return -x; }
-  static FASTGAN_INLINE V abs(V x) { return x < acc_t(0) ? -x : x; }
+  // |x| by clearing the sign bit, as the scalar tail's fabs does (NaN stays NaN, -0 gives +0): a
+  // select on x < 0 costs 20x more than d*d at the baseline ISA (SSE2), where GCC splits the
+  // 32-byte compare and blend (benchmarks/results/cpu-vec-vs-handwritten.md, rec_p1)
+  static FASTGAN_INLINE V abs(V x) {
+    typedef std::conditional_t<sizeof(acc_t) == 4, int32_t, int64_t> I;
+    typedef I VI __attribute__((vector_size(sizeof(V))));
+    return (V)((VI)x & std::numeric_limits<I>::max());
+  }
 };
 // fp32: Cephes exp and log1p (above); fp64 vectors have no exp / log1p (the fp64 terms of
 // adversarial_loss run as scalars here, or with Vectorized in loops_vec.cpp)
