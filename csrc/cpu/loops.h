@@ -12,8 +12,9 @@
 // loops run at::vec::Vectorized code instead (csrc/cpu/loops_vec.cpp, the `_vec` variants below),
 // and so do most bf16 / fp16 loops; the hand-written vector code runs on an AVX2 CPU where it wins
 // (fp32 sum_squares, the fp32 bce sum, scale with fp32 input; for bf16 the adversarial sums and
-// the wgan / margin-real gradients), and everywhere on a CPU without AVX2 (where Vectorized's
-// DEFAULT capability loses most loops). Which loop uses which code, measured:
+// the wgan / margin-real gradients), and on a CPU without AVX2 in every loop but the few where
+// Vectorized's DEFAULT capability wins (loops_vec_base.cpp, the `_vecbase` variants: fp32 lerp,
+// the wgan and margin-real sums, the fp64 lsgan sum). Which loop uses which code, measured:
 // benchmarks/results/cpu-vec-vs-handwritten.md.
 #pragma once
 
@@ -344,7 +345,9 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
 // have a third, name_vec: the same loop with at::vec::Vectorized (AVX2, Sleef exp / log1p), in
 // csrc/cpu/loops_vec.cpp, for fp32 and fp64 inputs (scalar_t == acc_t) and bf16 / fp16 inputs. The dispatcher `name`
 // takes name_vec on an AVX2 CPU where the loop's condition VEC holds, else name_avx2 on an AVX2
-// CPU, else name_base. Which loop uses which code, and why (measured):
+// CPU, else name_base; on a CPU without AVX2 it takes name_vecbase (csrc/cpu/loops_vec_base.cpp,
+// Vectorized at the baseline ISA) where the condition VECBASE holds. Which loop uses which code,
+// and why (measured):
 // benchmarks/results/cpu-vec-vs-handwritten.md.
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -362,6 +365,12 @@ FASTGAN_INLINE void adv_grad_impl(const scalar_t* x, scalar_t* dx, acc_t s, int6
 #define FASTGAN_HAVE_VEC_AVX2 0
 #endif
 
+// loops_vec_base.cpp is compiled: Vectorized at the baseline ISA (DEFAULT) for the few loops it
+// wins on a CPU without AVX2 (the `_vecbase` variants; measured on x86-64 with GCC)
+#define FASTGAN_HAVE_VEC_BASE FASTGAN_HAVE_VEC_AVX2
+template <typename scalar_t, typename acc_t, typename want_t>
+constexpr bool kVecBase = FASTGAN_HAVE_VEC_BASE && std::is_same_v<scalar_t, want_t> && std::is_same_v<acc_t, want_t>;
+
 // fp32 or fp64 in, the same type accumulated: the types loops_vec.cpp instantiates
 template <typename scalar_t, typename acc_t>
 constexpr bool kVecTypes = FASTGAN_HAVE_VEC_AVX2 && std::is_same_v<scalar_t, acc_t> &&
@@ -372,7 +381,7 @@ template <typename scalar_t>
 constexpr bool kVecLowp = FASTGAN_HAVE_VEC_AVX2 &&
                           (std::is_same_v<scalar_t, c10::BFloat16> || std::is_same_v<scalar_t, c10::Half>);
 
-#define FASTGAN_MULTIVERSION(ret, name, params, args, VEC)                                              \
+#define FASTGAN_MULTIVERSION(ret, name, params, args, VEC, VECBASE)                                     \
   template <typename scalar_t, typename acc_t>                                                          \
   __attribute__((noinline)) ret name##_base params {                                                    \
     return name##_impl<scalar_t, acc_t> args;                                                           \
@@ -384,9 +393,14 @@ constexpr bool kVecLowp = FASTGAN_HAVE_VEC_AVX2 &&
   template <typename scalar_t, typename acc_t>                                                          \
   ret name##_vec params;                                                                                \
   template <typename scalar_t, typename acc_t>                                                          \
+  ret name##_vecbase params;                                                                            \
+  template <typename scalar_t, typename acc_t>                                                          \
   inline ret name params {                                                                              \
     if constexpr (VEC) {                                                                                \
       if (cpu_has_avx2()) return name##_vec<scalar_t, acc_t> args;                                      \
+    }                                                                                                   \
+    if constexpr (VECBASE) {                                                                            \
+      if (!cpu_has_avx2()) return name##_vecbase<scalar_t, acc_t> args;                                 \
     }                                                                                                   \
     return cpu_has_avx2() ? name##_avx2<scalar_t, acc_t> args : name##_base<scalar_t, acc_t> args;      \
   }
@@ -394,25 +408,29 @@ constexpr bool kVecLowp = FASTGAN_HAVE_VEC_AVX2 &&
 // sum_squares: the hand-written loop wins for fp32 in (fp64 sums: Vectorized converts through
 // memory); Vectorized for bf16 / fp16 in (its conversions beat the element-wise ones)
 FASTGAN_MULTIVERSION(acc_t, sum_squares, (const scalar_t* x, int64_t n), (x, n),
-                     (kVecLowp<scalar_t> && std::is_same_v<acc_t, double>))
+                     (kVecLowp<scalar_t> && std::is_same_v<acc_t, double>), false)
 // scale: Vectorized for fp64, bf16 and fp16; fp32 in with an fp64 factor keeps the hand-written loop
 FASTGAN_MULTIVERSION(void, scale, (const scalar_t* x, scalar_t* out, acc_t s, int64_t n), (x, out, s, n),
-                     ((kVecTypes<scalar_t, acc_t> || kVecLowp<scalar_t>) && std::is_same_v<acc_t, double>))
+                     ((kVecTypes<scalar_t, acc_t> || kVecLowp<scalar_t>) && std::is_same_v<acc_t, double>), false)
 FASTGAN_MULTIVERSION(acc_t, sum_abs_pow_diff, (const scalar_t* x, const scalar_t* r, int64_t n, int p), (x, r, n, p),
-                     (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
+                     (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)), false)
 FASTGAN_MULTIVERSION(void, rec_grad,
                      (const scalar_t* x, const scalar_t* r, scalar_t* dx, scalar_t* dr, acc_t s, int64_t n, int p),
-                     (x, r, dx, dr, s, n, p), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
+                     (x, r, dx, dr, s, n, p), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)),
+                     false)
 FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n),
-                     (real, fake, out, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
+                     (real, fake, out, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)),
+                     (kVecBase<scalar_t, acc_t, float>))
 FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
-                     (g, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
+                     (g, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)),
+                     false)
 FASTGAN_MULTIVERSION(acc_t, lerp_backward,
                      (const scalar_t* g, const scalar_t* real, const scalar_t* fake, scalar_t* dreal, scalar_t* dfake,
                       acc_t a, int64_t n),
-                     (g, real, fake, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)))
+                     (g, real, fake, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)),
+                     false)
 
-#define FASTGAN_MULTIVERSION_KIND(ret, name, params, args, VEC)                                     \
+#define FASTGAN_MULTIVERSION_KIND(ret, name, params, args, VEC, VECBASE)                            \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   __attribute__((noinline)) ret name##_base params {                                                \
     return name##_impl<K, REAL, scalar_t, acc_t> args;                                              \
@@ -424,9 +442,14 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   ret name##_vec params;                                                                            \
   template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
+  ret name##_vecbase params;                                                                        \
+  template <int K, bool REAL, typename scalar_t, typename acc_t>                                    \
   inline ret name params {                                                                          \
     if constexpr (VEC) {                                                                            \
       if (cpu_has_avx2()) return name##_vec<K, REAL, scalar_t, acc_t> args;                         \
+    }                                                                                               \
+    if constexpr (VECBASE) {                                                                        \
+      if (!cpu_has_avx2()) return name##_vecbase<K, REAL, scalar_t, acc_t> args;                    \
     }                                                                                               \
     return cpu_has_avx2() ? name##_avx2<K, REAL, scalar_t, acc_t> args                              \
                           : name##_base<K, REAL, scalar_t, acc_t> args;                             \
@@ -435,11 +458,16 @@ FASTGAN_MULTIVERSION(acc_t, lerp_backward,
 // Σ t(x_i): Vectorized except the fp32 bce sum, where the hand-written Cephes exp / log1p win, and
 // bf16 (the hand-written loop wins by 1-22%: bf16 -> fp32 is a shift GCC vectorises); fp64 has no
 // hand-written vector math (libm per element); fp16: Vectorized (F16C conversions)
+// Without AVX2: Vectorized's DEFAULT capability (loops_vec_base.cpp) for the wgan sums, margin's
+// real side and the fp64 lsgan sum (1.5-2.8x faster there), the baseline variant otherwise
 FASTGAN_MULTIVERSION_KIND(acc_t, adv_sum, (const scalar_t* x, int64_t n, acc_t target, acc_t margin),
                           (x, n, target, margin),
                           ((kVecTypes<scalar_t, acc_t> && (std::is_same_v<acc_t, double> || K != terms::kBCE)) ||
                            (kVecLowp<scalar_t> && std::is_same_v<scalar_t, c10::Half> &&
-                            std::is_same_v<acc_t, float>)))
+                            std::is_same_v<acc_t, float>)),
+                          (((kVecBase<scalar_t, acc_t, float> || kVecBase<scalar_t, acc_t, double>) &&
+                            (K == terms::kWGAN || (K == terms::kMargin && REAL))) ||
+                           (kVecBase<scalar_t, acc_t, double> && K == terms::kLSGAN)))
 // dx_i = s · t'(x_i): Vectorized for every kind, except for bf16 in the kinds whose derivative
 // does not depend on x on that side (wgan, margin's real side), where the hand-written loop
 // matches or wins
@@ -448,7 +476,8 @@ FASTGAN_MULTIVERSION_KIND(void, adv_grad, (const scalar_t* x, scalar_t* dx, acc_
                           (x, dx, s, n, target, margin),
                           (kVecTypes<scalar_t, acc_t> ||
                            (kVecLowp<scalar_t> && std::is_same_v<acc_t, float> &&
-                            (std::is_same_v<scalar_t, c10::Half> || (K != terms::kWGAN && !(K == terms::kMargin && REAL))))))
+                            (std::is_same_v<scalar_t, c10::Half> || (K != terms::kWGAN && !(K == terms::kMargin && REAL))))),
+                          false)
 
 #undef FASTGAN_MULTIVERSION_KIND
 #undef FASTGAN_MULTIVERSION

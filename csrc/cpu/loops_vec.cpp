@@ -9,11 +9,13 @@
 //
 // Vectorized picks its instruction set when the header is included (CPU_CAPABILITY_AVX2), so this
 // file is compiled for AVX2 as a whole (the pragma below) and its functions are only called when
-// the CPU has AVX2 (loops::cpu_has_avx2()); on other CPUs loops.h's baseline variants run. It
+// the CPU has AVX2 (loops::cpu_has_avx2()); on other CPUs loops.h's baseline variants run (and
+// loops_vec_base.cpp's, Vectorized at the baseline ISA, for a few loops). It
 // includes nothing from torch but the vector headers and uses nothing from them but
 // Vectorized<float>, Vectorized<double> and the bf16 / fp16 conversions to and from
 // Vectorized<float>, whose functions live in the namespace at::vec::AVX2 that no other file of
-// fastgan uses, and its own loops are defined here only: no inline function compiled for AVX2 here
+// fastgan uses, and its own loops are defined here only (those shared with loops_vec_base.cpp,
+// loops_vec_generic.h, in an anonymous namespace): no inline function compiled for AVX2 here
 // can stand in for a baseline copy of another file. (terms.h's templates are declared before
 // the pragma, so they keep the baseline target, and are always inlined.)
 #include "loops.h"
@@ -45,36 +47,11 @@
 #include <ATen/cpu/vec/functional.h>  // load_to_float / convert_from_float (bf16, fp16)
 
 #include "vec_math.h"  // terms::Math for Vectorized
+#include "loops_vec_generic.h"  // vreduce, generic_lerp, generic_adv_sum
 
 namespace fastgan {
 namespace cpu {
 namespace loops {
-
-namespace {
-template <typename T>
-using Vc = at::vec::Vectorized<T>;
-
-// Σ f(i) over vectors with kRegs accumulators, a scalar tail g(i), lanes added in a fixed order
-// (the structure of loops.h's reduce)
-template <typename T, typename F, typename G>
-T vreduce(int64_t n, const F& f, const G& g) {
-  using V = Vc<T>;
-  constexpr int W = V::size();
-  V acc[kRegs] = {V(T(0)), V(T(0)), V(T(0)), V(T(0))};
-  int64_t i = 0;
-  for (; i + kRegs * W <= n; i += kRegs * W) {
-    for (int r = 0; r < kRegs; ++r) acc[r] = acc[r] + f(i + r * W);
-  }
-  for (; i + W <= n; i += W) acc[0] = acc[0] + f(i);
-  T tail = T(0);
-  for (; i < n; ++i) tail += g(i);
-  T lanes[W];
-  ((acc[0] + acc[1]) + (acc[2] + acc[3])).store(lanes);
-  T s = T(0);
-  for (int w = 0; w < W; ++w) s += lanes[w];
-  return s + tail;
-}
-}  // namespace
 
 // bf16 / fp16 inputs, fp32 arithmetic (fp64 for sum_squares and scale): 16 elements load into two
 // Vectorized<float> (at::vec::load_to_float) and store back through convert_from_float; the
@@ -298,10 +275,7 @@ void lerp_vec(const T* real, const T* fake, T* out, A a, int64_t n) {
   if constexpr (kLowp<T>) {
     lowp::lerp(real, fake, out, a, n);
   } else {
-    using V = Vc<T>;
-    int64_t i = 0;
-    for (; i + V::size() <= n; i += V::size()) terms::lerp(V::loadu(real + i), V::loadu(fake + i), a).store(out + i);
-    for (; i < n; ++i) out[i] = terms::lerp(real[i], fake[i], a);
+    generic_lerp<T>(real, fake, out, a, n);
   }
 }
 
@@ -352,10 +326,7 @@ A adv_sum_vec(const T* x, int64_t n, A target, A margin) {
   if constexpr (kLowp<T>) {
     return lowp::adv_sum<K, REAL>(x, n, target, margin);
   } else {
-    using V = Vc<T>;
-    return vreduce<T>(
-        n, [&](int64_t i) { return terms::adv_term<K, REAL>(V::loadu(x + i), target, margin); },
-        [&](int64_t i) { return terms::adv_term<K, REAL>(x[i], target, margin); });
+    return generic_adv_sum<K, REAL, T>(x, n, target, margin);
   }
 }
 
