@@ -13,8 +13,8 @@
 // and so do most bf16 / fp16 loops; the hand-written vector code runs on an AVX2 CPU where it wins
 // (fp32 sum_squares, the fp32 bce sum, scale with fp32 input; for bf16 the adversarial sums and
 // the wgan / margin-real gradients), and on a CPU without AVX2 in every loop but the few where
-// Vectorized's DEFAULT capability wins (loops_vec_base.cpp, the `_vecbase` variants: fp32 lerp,
-// the wgan and margin-real sums, the fp64 lsgan sum). Which loop uses which code, measured:
+// Vectorized's DEFAULT capability wins (loops_vec_base.cpp, the `_vecbase` variants: the wgan and
+// margin-real sums, the fp64 lsgan sum). Which loop uses which code, measured:
 // benchmarks/results/cpu-vec-vs-handwritten.md.
 #pragma once
 
@@ -420,7 +420,7 @@ FASTGAN_MULTIVERSION(void, rec_grad,
                      false)
 FASTGAN_MULTIVERSION(void, lerp, (const scalar_t* real, const scalar_t* fake, scalar_t* out, acc_t a, int64_t n),
                      (real, fake, out, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)),
-                     (kVecBase<scalar_t, acc_t, float>))
+                     false)
 FASTGAN_MULTIVERSION(void, lerp_grad, (const scalar_t* g, scalar_t* dreal, scalar_t* dfake, acc_t a, int64_t n),
                      (g, dreal, dfake, a, n), (kVecTypes<scalar_t, acc_t> || (kVecLowp<scalar_t> && std::is_same_v<acc_t, float>)),
                      false)
