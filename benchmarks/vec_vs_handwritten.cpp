@@ -12,6 +12,8 @@
 #include <torch/extension.h>
 
 #include "loops.h"
+#include "vec_math.h"            // terms::Math for Vectorized (loops_vec.cpp's)
+#include "loops_vec_generic.h"   // loops_vec.cpp's Vectorized loops (vreduce)
 
 #include <chrono>
 #include <cmath>
@@ -22,27 +24,6 @@ namespace loops = fastgan::cpu::loops;
 namespace terms = fastgan::terms;
 
 namespace gen {
-constexpr int kRegs = 4;
-// Σ f(i) over vectors with four accumulators, scalar tail g(i), lanes added in order.
-template <typename T, typename F, typename G> T reduce(int64_t n, const F& f, const G& g) {
-  using V = Vectorized<T>;
-  constexpr int W = V::size();
-  V acc[kRegs] = {V(T(0)), V(T(0)), V(T(0)), V(T(0))};
-  int64_t i = 0;
-  for (; i + kRegs * W <= n; i += kRegs * W) {
-    for (int r = 0; r < kRegs; ++r) acc[r] = acc[r] + f(i + r * W);
-  }
-  for (; i + W <= n; i += W) acc[0] = acc[0] + f(i);
-  T tail = T(0);
-  for (; i < n; ++i) tail += g(i);
-  const V v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  T lanes[W];
-  v.store(lanes);
-  T s = T(0);
-  for (int w = 0; w < W; ++w) s += lanes[w];
-  return s + tail;
-}
-
 // float in, double accumulation (grad_norm_penalty): two Vectorized<double> per Vectorized<float>
 inline at::vec::VectorizedN<double, 2> widen(const Vectorized<float>& v) {
   return at::vec::convert<double, 2, float, 1>(at::vec::VectorizedN<float, 1>(v));
@@ -51,7 +32,7 @@ inline at::vec::VectorizedN<double, 2> widen(const Vectorized<float>& v) {
 template <typename S> double sum_squares(const S* x, int64_t n) {
   using V = Vectorized<double>;
   if constexpr (std::is_same_v<S, double>) {
-    return reduce<double>(n, [&](int64_t i) { const V v = V::loadu(x + i); return v * v; },
+    return loops::vreduce<double>(n, [&](int64_t i) { const V v = V::loadu(x + i); return v * v; },
                           [&](int64_t i) { return x[i] * x[i]; });
   } else {  // 8 floats -> 2 x 4 doubles
     constexpr int W = Vectorized<float>::size();
@@ -178,7 +159,6 @@ std::tuple<double, double> run(const std::string& loop, bool vec, int64_t kind, 
 #else
 #define HAND(name) name##_base
 #endif
-#include "vec_math.h"  // loops_vec.cpp's primitives, terms::Math for Vectorized
 
 namespace gv {
 template <typename T>

@@ -42,6 +42,7 @@ from fastgan.testing.run import run_backend, run_reference64, with_grad  # noqa:
 
 F64, F32, F16, BF16 = torch.float64, torch.float32, torch.float16, torch.bfloat16
 DTYPES = (F32, F64, BF16, F16)
+HALF = (F16, BF16)  # the 16-bit dtypes
 DTYPE_IDS = {F32: "f32", F64: "f64", BF16: "bf16", F16: "f16"}
 #: The operator tolerances, ``dtype -> (rtol, atol_scaled, floor)`` (``TOLERANCES["operator"]``).
 TOL = {dt: t.as_tuple() for dt, t in TOLERANCES["operator"].items()}

@@ -13,10 +13,11 @@ import torch
 from hypothesis import given
 
 import fastgan
-from fastgan.testing import assert_close
 
 import kernel_cases as kc
-from kernel_cases import compiled_params, dev, dtype_params
+from kernel_cases import F64, HALF, backend_params, compiled_params, dev, dtype_params
+from kernel_cases import close_to_formula as _close
+from kernel_cases import cpu_tensors_only as _cpu_tensors_only
 from kernel_cases import skip_unusable as _skip_unusable
 from properties import (
     BACKEND_PARAMS,
@@ -30,14 +31,6 @@ from properties import (
     shapes,
     values,
 )
-
-F64, F32, F16, BF16 = torch.float64, torch.float32, torch.float16, torch.bfloat16
-HALF = [torch.float16, torch.bfloat16]
-backend_params = kc.backend_params
-
-
-_cpu_tensors_only = kc.cpu_tensors_only
-_close = kc.close_to_formula
 
 
 # ---------------------------------------------- forward and every gradient against the reference
